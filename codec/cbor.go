@@ -1,6 +1,10 @@
 package codec
 
-import "github.com/fxamacker/cbor/v2"
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
 
 // Implementation limits of the strict decoder. They bound work and memory for
 // any input, before the shape checks in each decoder.
@@ -40,13 +44,26 @@ func init() {
 	}
 }
 
+// wireValue is a wire struct that decodeStrict can check for null.
+type wireValue interface {
+	// hasNull reports whether a byte-string or array field is nil after
+	// decoding. The library decodes CBOR null and undefined into a nil
+	// slice without error, and a nil slice encodes as an empty one, so the
+	// re-encode check alone would call null "not canonical" when it is
+	// really a value of the wrong type.
+	hasNull() bool
+}
+
 // decodeStrict decodes data into v and then checks that v encodes back to
-// exactly data. That one check refuses non-shortest integers and lengths,
-// text strings where byte strings belong, and every other alternative
-// spelling, so each value has a single wire form.
-func decodeStrict(data []byte, v any) error {
+// exactly data. That one check refuses non-shortest integers and lengths
+// and every other alternative spelling the library accepts, so each value
+// has a single wire form.
+func decodeStrict(data []byte, v wireValue) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return classify(err)
+	}
+	if v.hasNull() {
+		return fmt.Errorf("%w: null where a byte string or array belongs", ErrShape)
 	}
 	again, err := encMode.Marshal(v)
 	if err != nil {

@@ -102,6 +102,8 @@ type wireEnvelope struct {
 	Body    []byte
 }
 
+func (w *wireEnvelope) hasNull() bool { return w.To == nil || w.Body == nil }
+
 // Encode returns the deterministic CBOR encoding of e.
 func (e *Envelope) Encode() []byte {
 	return mustMarshal(&wireEnvelope{

@@ -30,6 +30,18 @@ type wireReceipt struct {
 	Signature []byte
 }
 
+func (w *wireReceipt) hasNull() bool {
+	if w.Owner == nil || w.IDs == nil || w.Signature == nil {
+		return true
+	}
+	for _, id := range w.IDs {
+		if id == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // SignReceipt returns a receipt for ids signed by key.
 func SignReceipt(key ed25519.PrivateKey, ids []ID) *Receipt {
 	return &Receipt{
@@ -94,8 +106,20 @@ func DecodeReceipt(body []byte) (*Receipt, error) {
 }
 
 // Verify checks the signature and that the owner's key owns to, the tag the
-// receipt envelope was addressed to.
+// receipt envelope was addressed to. It also refuses the shapes DecodeReceipt
+// refuses, so a Receipt built by hand cannot pass where its encoding would
+// not (and a short key cannot make ed25519.Verify panic).
 func (r *Receipt) Verify(to Tag) error {
+	switch {
+	case len(r.Owner) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: owner key is %d bytes, want %d", ErrShape, len(r.Owner), ed25519.PublicKeySize)
+	case len(r.Signature) != ed25519.SignatureSize:
+		return fmt.Errorf("%w: signature is %d bytes, want %d", ErrShape, len(r.Signature), ed25519.SignatureSize)
+	case len(r.IDs) == 0:
+		return ErrEmptyReceipt
+	case len(r.IDs) > MaxReceiptIDs:
+		return fmt.Errorf("%w: %d ids, limit %d", ErrTooLarge, len(r.IDs), MaxReceiptIDs)
+	}
 	if TagOf(r.Owner) != to {
 		return ErrWrongOwner
 	}
