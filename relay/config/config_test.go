@@ -108,4 +108,3 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("got %v, want not-exist", err)
 	}
 }
-
