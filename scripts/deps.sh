@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing: a Mosquitto broker and
+# clients (integration tests run one side by side with the relay), qemu-user
+# (the release check runs the ARM binaries) and a C compiler (go test -race).
+# Uses apt-get, so only as root on Debian or Ubuntu; elsewhere it says what is
+# missing and carries on, and the tests that need it say so when they fail.
+set -euo pipefail
+
+# command → Debian package. mosquitto lives in /usr/sbin, which a non-root
+# PATH may lack, so look there too.
+declare -A pkg_of=(
+	[mosquitto]=mosquitto
+	[mosquitto_pub]=mosquitto-clients
+	[mosquitto_sub]=mosquitto-clients
+	[qemu-aarch64-static]=qemu-user-static
+	[qemu-arm-static]=qemu-user-static
+	[cc]=gcc
+)
+
+missing=()
+for cmd in "${!pkg_of[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+		pkg=${pkg_of[$cmd]}
+		[[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: mosquitto, mosquitto-clients, qemu-user-static and gcc are present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: missing ${missing[*]}; not root with apt-get, so not installing." >&2
+	echo "deps: install them with: sudo apt-get install -y ${missing[*]}" >&2
+	exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
