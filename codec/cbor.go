@@ -83,3 +83,42 @@ func mustMarshal(v any) []byte {
 	}
 	return b
 }
+
+// bstr is a CBOR byte string in a wire struct. The library would also decode
+// an array of small integers into a []byte (and null into nil); bstr accepts
+// only major type 2, so every other type is a wrong shape, not a second
+// spelling of the same bytes.
+type bstr []byte
+
+// UnmarshalCBOR is called by the library with exactly one well-formed data
+// item of definite length (indefinite lengths and tags are refused before).
+func (b *bstr) UnmarshalCBOR(item []byte) error {
+	if len(item) == 0 || item[0]>>5 != 2 {
+		return fmt.Errorf("%w: %s where a byte string belongs", ErrShape, majorName(item))
+	}
+	head := 1
+	switch ai := item[0] & 0x1f; {
+	case ai < 24:
+	case ai <= 27:
+		head += 1 << (ai - 24) // 1, 2, 4 or 8 length bytes
+	default:
+		return fmt.Errorf("%w: byte string head %#x", ErrMalformed, item[0])
+	}
+	if head > len(item) {
+		return fmt.Errorf("%w: byte string head cut short", ErrMalformed)
+	}
+	// Copy: item aliases the caller's input, which decoders do not retain.
+	*b = append(make(bstr, 0, len(item)-head), item[head:]...)
+	return nil
+}
+
+func majorName(item []byte) string {
+	if len(item) == 0 {
+		return "nothing"
+	}
+	if item[0] == 0xf6 || item[0] == 0xf7 {
+		return "null or undefined"
+	}
+	return [...]string{"unsigned integer", "negative integer", "byte string", "text string",
+		"array", "map", "tag", "simple value or float"}[item[0]>>5]
+}

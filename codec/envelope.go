@@ -95,11 +95,11 @@ type wireEnvelope struct {
 	_       struct{} `cbor:",toarray"`
 	Version uint64
 	Kind    uint64
-	To      []byte
+	To      bstr
 	TTL     uint64
 	Prio    uint64
 	Hops    uint64
-	Body    []byte
+	Body    bstr
 }
 
 func (w *wireEnvelope) hasNull() bool { return w.To == nil || w.Body == nil }
@@ -165,7 +165,7 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 		TTL:  uint32(w.TTL),
 		Prio: Prio(w.Prio),
 		Hops: uint8(w.Hops),
-		Body: w.Body,
+		Body: []byte(w.Body),
 	}
 	copy(e.To[:], w.To)
 	return e, nil

@@ -67,7 +67,11 @@ var reasons = []struct {
 }
 
 // classify turns an error from the CBOR library into one of our sentinels.
+// Errors from our own UnmarshalCBOR methods already carry one.
 func classify(err error) error {
+	if Reason(err) != "other" {
+		return err
+	}
 	var (
 		indef *cbor.IndefiniteLengthError
 		tags  *cbor.TagsMdError

@@ -25,9 +25,9 @@ type Receipt struct {
 
 type wireReceipt struct {
 	_         struct{} `cbor:",toarray"`
-	Owner     []byte
-	IDs       [][]byte
-	Signature []byte
+	Owner     bstr
+	IDs       []bstr
+	Signature bstr
 }
 
 func (w *wireReceipt) hasNull() bool {
@@ -68,7 +68,7 @@ func (r *Receipt) Envelope(ttlSeconds uint32, prio Prio) *Envelope {
 
 // Encode returns the deterministic CBOR encoding of the receipt body.
 func (r *Receipt) Encode() []byte {
-	w := wireReceipt{Owner: r.Owner, IDs: make([][]byte, len(r.IDs)), Signature: r.Signature}
+	w := wireReceipt{Owner: bstr(r.Owner), IDs: make([]bstr, len(r.IDs)), Signature: r.Signature}
 	for i := range r.IDs {
 		w.IDs[i] = r.IDs[i][:]
 	}
@@ -95,7 +95,7 @@ func DecodeReceipt(body []byte) (*Receipt, error) {
 	case len(w.IDs) > MaxReceiptIDs:
 		return nil, fmt.Errorf("%w: %d ids, limit %d", ErrTooLarge, len(w.IDs), MaxReceiptIDs)
 	}
-	r := &Receipt{Owner: ed25519.PublicKey(w.Owner), IDs: make([]ID, len(w.IDs)), Signature: w.Signature}
+	r := &Receipt{Owner: ed25519.PublicKey(w.Owner), IDs: make([]ID, len(w.IDs)), Signature: []byte(w.Signature)}
 	for i, id := range w.IDs {
 		if len(id) != IDSize {
 			return nil, fmt.Errorf("%w: id %d is %d bytes, want %d", ErrShape, i, len(id), IDSize)
