@@ -1,0 +1,273 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// Group commit.
+//
+// Every write (Put, PutReceipt, MarkSent, Sweep, CheckAuthStamp, the age
+// checkpoint) is a request to one committer goroutine, the only writer of
+// the file. The committer takes the first waiting request, drains whatever
+// else is already queued (up to maxBatch), runs them all in one bbolt
+// Update and so pays one fsync for the lot. It never waits for more: when
+// the store is idle a lone request commits at once.
+//
+// A request function either refuses (returns an error after changing
+// nothing) or applies its writes. It must decide everything before its
+// first write; the writer helpers only fail on bbolt errors, which abort
+// the whole transaction. If that happens in a batch of several, each
+// request is retried alone so that one bad request does not fail the rest.
+// Because of that retry, request functions must be pure functions of the
+// transaction: results go into variables they overwrite and into effects,
+// which are reset before each run.
+
+type request struct {
+	fn   func(w *writer) error
+	err  error   // fn's verdict, or the transaction's error
+	fx   effects // what to count, log and announce once the commit is durable
+	done chan struct{}
+}
+
+// effects of one request, applied only after its transaction committed.
+type effects struct {
+	stored, duplicates, evicted, expired, deleted, refused, authForgotten, forwarded uint64
+
+	newItems  []Item   // for Options.OnStored
+	evictions []victim // logged at Info
+	forgotten [][]byte // auth keys forgotten, logged at Info
+	notKept   []codec.ID
+}
+
+// submit queues fn for the committer and waits until it is durable.
+// Callers hold an ops registration (or are Close itself).
+func (s *Store) submit(fn func(w *writer) error) error {
+	r := &request{fn: fn, done: make(chan struct{})}
+	s.reqs <- r
+	<-r.done
+	return r.err
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.committerDone)
+	batch := make([]*request, 0, maxBatch)
+	for r := range s.reqs {
+		batch = append(batch[:0], r)
+	drain:
+		for !s.opts.NoGroupCommit && len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*request) {
+	m, err := s.runTx(batch)
+	if err != nil && len(batch) > 1 {
+		s.log.Warn("group commit failed; retrying requests alone", "requests", len(batch), "err", err)
+		for _, r := range batch {
+			one := []*request{r}
+			m, err := s.runTx(one)
+			s.finish(one, m, err)
+		}
+		return
+	}
+	s.finish(batch, m, err)
+}
+
+// runTx runs batch in one read-write transaction and returns the counters
+// as committed.
+func (s *Store) runTx(batch []*request) (meta, error) {
+	var m meta
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		w := newWriter(tx, s.age(), s)
+		for _, r := range batch {
+			r.fx = effects{}
+			w.fx = &r.fx
+			r.err = r.fn(w)
+			if w.err != nil {
+				return w.err
+			}
+		}
+		w.flushMeta()
+		m = w.meta
+		return w.err
+	})
+	return m, err
+}
+
+// finish publishes a transaction's outcome: counters, logs, OnStored, and
+// finally wakes the callers.
+func (s *Store) finish(batch []*request, m meta, err error) {
+	if err != nil {
+		s.log.Error("store commit failed", "requests", len(batch), "err", err)
+		for _, r := range batch {
+			r.err = fmt.Errorf("committing: %w", err)
+			r.fx = effects{}
+			close(r.done)
+		}
+		return
+	}
+	s.statsMu.Lock()
+	st := &s.stats
+	st.Count, st.Bytes = int(m.count), int64(m.bytes)
+	for _, r := range batch {
+		st.Stored += r.fx.stored
+		st.Duplicates += r.fx.duplicates
+		st.Evicted += r.fx.evicted
+		st.Expired += r.fx.expired
+		st.Deleted += r.fx.deleted
+		st.Refused += r.fx.refused
+		st.AuthForgotten += r.fx.authForgotten
+		st.Forwarded += r.fx.forwarded
+	}
+	s.statsMu.Unlock()
+	for _, r := range batch {
+		for _, v := range r.fx.evictions {
+			s.log.Info("envelope evicted", "id", v.id, "tag", v.tag, "prio", v.prio, "reason", v.reason)
+		}
+		for _, k := range r.fx.forgotten {
+			s.log.Info("auth key forgotten", "key", codec.FormatDIDKey(k), "reason", "max_auth_keys")
+		}
+		for _, id := range r.fx.notKept {
+			s.log.Warn("receipt not kept for links", "id", id, "reason", "quota")
+		}
+		if s.opts.OnStored != nil {
+			for _, it := range r.fx.newItems {
+				s.opts.OnStored(it)
+			}
+		}
+		close(r.done)
+	}
+}
+
+// meta holds the counters of bucketMeta during a transaction.
+type meta struct {
+	seq, count, bytes, authSeq, authCount uint64
+}
+
+// writer is one read-write transaction as seen by request functions. Its
+// helpers record the first bbolt error in err and then do nothing.
+type writer struct {
+	s   *Store
+	tx  *bbolt.Tx
+	age time.Duration // store age for the whole transaction
+	fx  *effects      // of the request being run
+	err error
+
+	meta, meta0                                                 meta
+	env, tag, evict, evictTag, seenExp, tagBytes, auth, authAge *bbolt.Bucket
+	owed                                                        map[string]*bbolt.Bucket
+}
+
+func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
+	w := &writer{s: s, tx: tx, age: age,
+		env:      tx.Bucket(bucketEnv),
+		tag:      tx.Bucket(bucketTag),
+		evict:    tx.Bucket(bucketEvict),
+		evictTag: tx.Bucket(bucketEvictTag),
+		seenExp:  tx.Bucket(bucketSeenExp),
+		tagBytes: tx.Bucket(bucketTagBytes),
+		auth:     tx.Bucket(bucketAuth),
+		authAge:  tx.Bucket(bucketAuthAge),
+		owed:     map[string]*bbolt.Bucket{},
+	}
+	// Keys that mostly grow fill pages almost fully when split; the rest
+	// keep bbolt's default of half.
+	w.evict.FillPercent = fillAppendBuckets
+	w.seenExp.FillPercent = fillAppendBuckets
+	w.authAge.FillPercent = fillAppendBuckets
+	owed := tx.Bucket(bucketOwed)
+	for _, l := range s.opts.Links {
+		b := owed.Bucket([]byte(l))
+		b.FillPercent = fillAppendBuckets
+		w.owed[l] = b
+	}
+	m := tx.Bucket(bucketMeta)
+	w.meta = meta{
+		seq:       getU64(m, metaSeq),
+		count:     getU64(m, metaCount),
+		bytes:     getU64(m, metaBytes),
+		authSeq:   getU64(m, metaAuthSeq),
+		authCount: getU64(m, metaAuthCount),
+	}
+	w.meta0 = w.meta
+	return w
+}
+
+// flushMeta writes the counters that changed and the age checkpoint. Every
+// commit checkpoints the age, so a crash loses at most the time since the
+// last commit, and the sweeper commits at least every SweepInterval.
+func (w *writer) flushMeta() {
+	m := w.tx.Bucket(bucketMeta)
+	w.put(m, metaAge, u64(uint64(w.age)))
+	for _, c := range []struct {
+		key      []byte
+		now, was uint64
+	}{
+		{metaSeq, w.meta.seq, w.meta0.seq},
+		{metaCount, w.meta.count, w.meta0.count},
+		{metaBytes, w.meta.bytes, w.meta0.bytes},
+		{metaAuthSeq, w.meta.authSeq, w.meta0.authSeq},
+		{metaAuthCount, w.meta.authCount, w.meta0.authCount},
+	} {
+		if c.now != c.was {
+			w.put(m, c.key, u64(c.now))
+		}
+	}
+}
+
+func (w *writer) put(b *bbolt.Bucket, k, v []byte) {
+	if w.err == nil {
+		w.err = b.Put(k, v)
+	}
+}
+
+func (w *writer) del(b *bbolt.Bucket, k []byte) {
+	if w.err == nil {
+		w.err = b.Delete(k)
+	}
+}
+
+// record reads id's record. A corrupt record is a bbolt-level error: it
+// aborts the transaction.
+func (w *writer) record(id codec.ID) (record, bool) {
+	v := w.env.Get(id[:])
+	if v == nil {
+		return record{}, false
+	}
+	r, err := unmarshalRecord(v)
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("record %s: %w", id, err)
+		}
+		return record{}, false
+	}
+	return r, true
+}
+
+func (w *writer) tagBytesOf(tag codec.Tag) int64 {
+	return int64(getU64(w.tagBytes, tag[:]))
+}
+
+func (w *writer) addTagBytes(tag codec.Tag, delta int64) {
+	n := w.tagBytesOf(tag) + delta
+	if n <= 0 {
+		w.del(w.tagBytes, tag[:])
+		return
+	}
+	w.put(w.tagBytes, tag[:], u64(uint64(n)))
+}

@@ -1,0 +1,222 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// Put stores e, received from link from (LinkLocal for the local broker),
+// and returns its id. It returns nil only once the envelope is durable.
+//
+// Put refuses, changing nothing: ttl 0 (ErrExpired), Hops > MaxHops
+// (ErrHopLimit), an encoding over MaxEnvelopeBytes (ErrTooLarge), an id seen
+// within SeenRetention (ErrDuplicate; the first copy is already durable, so
+// callers acknowledge it as success) and an envelope the quota policy cannot
+// make room for (ErrQuota; see quota.go). Put caps ttl at MaxTTL and records
+// the envelope as owed to every link in Options.Links except from.
+func (s *Store) Put(e *codec.Envelope, from string) (codec.ID, error) {
+	if err := s.enter(); err != nil {
+		return codec.ID{}, err
+	}
+	defer s.leave()
+	id := e.ID()
+	env, size, err := s.admit(e)
+	if err != nil {
+		s.countRefused()
+		return id, err
+	}
+	err = s.submit(func(w *writer) error { return w.store(id, env, size, from, true) })
+	return id, err
+}
+
+// admit checks what needs no transaction and returns a copy of e with its
+// ttl capped, and its encoded size.
+func (s *Store) admit(e *codec.Envelope) (*codec.Envelope, int, error) {
+	switch {
+	case e.TTL == 0:
+		return nil, 0, ErrExpired
+	case e.Hops > s.opts.MaxHops:
+		return nil, 0, fmt.Errorf("%w: %d hops, limit %d", ErrHopLimit, e.Hops, s.opts.MaxHops)
+	case e.Prio > codec.PrioUrgent:
+		return nil, 0, fmt.Errorf("storing envelope: %w: %d", codec.ErrPrio, e.Prio)
+	}
+	env := *e
+	env.TTL = min(env.TTL, uint32(s.opts.MaxTTL/time.Second))
+	size := len(env.Encode())
+	if size > s.opts.MaxEnvelopeBytes {
+		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, s.opts.MaxEnvelopeBytes)
+	}
+	return &env, size, nil
+}
+
+// store is Put inside the transaction. local says whether the envelope is
+// delivered to LinkLocal (indexed for Scan).
+func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, local bool) error {
+	old, found := w.record(id)
+	if found && old.seenExp > w.age {
+		w.fx.duplicates++
+		return ErrDuplicate
+	}
+	victims, err := w.planEvictions(e.To, e.Prio, size)
+	if err != nil {
+		w.fx.refused++
+		return err
+	}
+	// Decided: from here on only writes.
+	if found {
+		w.forget(id, old)
+	}
+	for _, v := range victims {
+		w.expunge(v.id)
+		if v.reason == reasonExpired {
+			w.fx.expired++
+			continue
+		}
+		w.fx.evicted++
+		w.fx.evictions = append(w.fx.evictions, v)
+	}
+
+	w.meta.seq++
+	r := record{
+		flags:   flagStored,
+		seenExp: w.age + w.s.opts.SeenRetention,
+		seq:     w.meta.seq,
+		expiry:  w.age + time.Duration(e.TTL)*time.Second,
+		size:    size,
+		kind:    e.Kind,
+		prio:    e.Prio,
+		hops:    e.Hops,
+		to:      e.To,
+		body:    e.Body,
+	}
+	if local {
+		r.flags |= flagLocal
+		w.put(w.tag, tagKey(e.To, e.Prio, r.seq), id[:])
+	}
+	w.put(w.env, id[:], r.marshal())
+	w.put(w.seenExp, seenKey(r.seenExp, id), nil)
+	w.put(w.evict, evictKey(e.Prio, r.expiry, id), nil)
+	w.put(w.evictTag, evictTagKey(e.To, e.Prio, r.expiry, id), nil)
+	for link, b := range w.owed {
+		if link != from {
+			w.put(b, u64(r.seq), id[:])
+		}
+	}
+	w.addTagBytes(e.To, int64(size))
+	w.meta.count++
+	w.meta.bytes += uint64(size)
+
+	w.fx.stored++
+	if local {
+		it, _ := r.item(id, w.age)
+		w.fx.newItems = append(w.fx.newItems, it)
+	}
+	return nil
+}
+
+// recordSeen remembers id for SeenRetention without storing anything.
+func (w *writer) recordSeen(id codec.ID) {
+	if old, found := w.record(id); found {
+		w.forget(id, old)
+	}
+	r := record{seenExp: w.age + w.s.opts.SeenRetention}
+	w.put(w.env, id[:], r.marshal())
+	w.put(w.seenExp, seenKey(r.seenExp, id), nil)
+}
+
+// forget removes an old record of id whose seen entry has expired but was
+// not swept yet, with its stored envelope if any (it expired too: an
+// envelope's expiry never passes its seen expiry).
+func (w *writer) forget(id codec.ID, old record) {
+	if old.stored() {
+		w.expunge(id)
+		w.fx.expired++
+	}
+	w.del(w.seenExp, seenKey(old.seenExp, id))
+	w.del(w.env, id[:])
+}
+
+// expunge removes id's stored envelope from every index, keeping its seen
+// entry. It does nothing if id holds no envelope, so a victim chosen twice
+// is removed once.
+func (w *writer) expunge(id codec.ID) {
+	r, found := w.record(id)
+	if !found || !r.stored() {
+		return
+	}
+	if r.local() {
+		w.del(w.tag, tagKey(r.to, r.prio, r.seq))
+	}
+	w.del(w.evict, evictKey(r.prio, r.expiry, id))
+	w.del(w.evictTag, evictTagKey(r.to, r.prio, r.expiry, id))
+	for _, b := range w.owed {
+		w.del(b, u64(r.seq))
+	}
+	w.addTagBytes(r.to, -int64(r.size))
+	w.meta.count--
+	w.meta.bytes -= uint64(r.size)
+	seen := record{seenExp: r.seenExp}
+	w.put(w.env, id[:], seen.marshal())
+}
+
+// PutReceipt applies a kind-2 receipt e that the caller has verified; ids
+// are the ids it lists. In one durable transaction it deletes every stored
+// envelope with one of those ids whose To equals e.To, records e's id as
+// seen, and stores e itself only if some link in Options.Links other than
+// from must carry it onward. A receipt is never delivered to LinkLocal.
+//
+// A duplicate receipt returns ErrDuplicate and applies nothing. Receipts
+// are refused like Put refuses envelopes (ttl 0, hops, size), but quota is
+// not a reason to refuse one: if no room can be made for the onward copy,
+// the deletions still apply and the copy is dropped (logged at Warn and
+// counted in Stats.Refused).
+func (s *Store) PutReceipt(e *codec.Envelope, ids []codec.ID, from string) (deleted int, err error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	if e.Kind != codec.KindReceipt {
+		s.countRefused()
+		return 0, fmt.Errorf("storing receipt: %w", codec.ErrNotAReceipt)
+	}
+	id := e.ID()
+	env, size, err := s.admit(e)
+	if err != nil {
+		s.countRefused()
+		return 0, err
+	}
+	onward := false
+	for _, l := range s.opts.Links {
+		onward = onward || l != from
+	}
+	err = s.submit(func(w *writer) error {
+		deleted = 0
+		if old, found := w.record(id); found && old.seenExp > w.age {
+			w.fx.duplicates++
+			return ErrDuplicate
+		}
+		for _, target := range ids {
+			if r, found := w.record(target); found && r.stored() && r.to == e.To {
+				w.expunge(target)
+				deleted++
+			}
+		}
+		w.fx.deleted += uint64(deleted)
+		if onward {
+			err := w.store(id, env, size, from, false)
+			if err == nil {
+				return nil
+			}
+			// store refused for quota only: duplicates were ruled out above.
+			w.fx.notKept = append(w.fx.notKept, id)
+		}
+		w.recordSeen(id)
+		return nil
+	})
+	if err != nil {
+		deleted = 0
+	}
+	return deleted, err
+}

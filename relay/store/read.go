@@ -1,0 +1,123 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// Reads use bbolt read transactions and never wait for the committer.
+// They hold a transaction only while copying items out: a long read
+// transaction would stop the committer from growing the file's mapping.
+
+// Get returns the live stored envelope with id. ok is false if there is
+// none (never stored, deleted, evicted or expired).
+func (s *Store) Get(id codec.ID) (it Item, ok bool, err error) {
+	if err := s.enter(); err != nil {
+		return Item{}, false, err
+	}
+	defer s.leave()
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketEnv).Get(id[:])
+		if v == nil {
+			return nil
+		}
+		r, err := unmarshalRecord(v)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", id, err)
+		}
+		it, ok = r.item(id, s.age())
+		return nil
+	})
+	if err != nil {
+		return Item{}, false, fmt.Errorf("getting envelope: %w", err)
+	}
+	return it, ok, nil
+}
+
+// Seen reports whether id was seen within SeenRetention, stored or not.
+func (s *Store) Seen(id codec.ID) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	var seen bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketEnv).Get(id[:])
+		if v == nil {
+			return nil
+		}
+		r, err := unmarshalRecord(v)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", id, err)
+		}
+		seen = r.seenExp > s.age()
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("looking up id: %w", err)
+	}
+	return seen, nil
+}
+
+// Scan calls fn with each live envelope for tag that is delivered to
+// LinkLocal, urgent first, then oldest first (by Seq), until fn returns
+// false. It reads scanChunk items per read transaction and calls fn
+// outside any transaction, so fn may take its time and may call Put; it
+// must not call Close. Envelopes stored or removed during a Scan may or may
+// not be seen by it.
+func (s *Store) Scan(tag codec.Tag, fn func(Item) bool) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	from := tag[:]
+	for from != nil {
+		var items []Item
+		var err error
+		items, from, err = s.scanChunk(tag, from)
+		if err != nil {
+			return fmt.Errorf("scanning tag %s: %w", tag, err)
+		}
+		for _, it := range items {
+			if !fn(it) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// scanChunk reads up to scanChunk live items of tag from key from on. next
+// is where the following chunk starts, nil at the end.
+func (s *Store) scanChunk(tag codec.Tag, from []byte) (items []Item, next []byte, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		env := tx.Bucket(bucketEnv)
+		now := s.age()
+		c := tx.Bucket(bucketTag).Cursor()
+		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, tag[:]); k, v = c.Next() {
+			if len(items) == scanChunk {
+				next = bytes.Clone(k)
+				return nil
+			}
+			var id codec.ID
+			copy(id[:], v)
+			rv := env.Get(id[:])
+			if rv == nil {
+				continue
+			}
+			r, err := unmarshalRecord(rv)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", id, err)
+			}
+			if it, ok := r.item(id, now); ok {
+				items = append(items, it)
+			}
+		}
+		return nil
+	})
+	return items, next, err
+}

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// Sweep removes envelopes whose life has ended and forgets ids seen longer
+// than SeenRetention ago. It returns how many envelopes expired. It runs in
+// transactions of at most 4096 removals each, so a backlog does not become
+// one huge commit. The store also sweeps every SweepInterval by itself.
+func (s *Store) Sweep() (expired int, err error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	for {
+		var n int
+		var more bool
+		err := s.submit(func(w *writer) error {
+			n, more = w.sweep(sweepChunk)
+			return nil
+		})
+		if err != nil {
+			return expired, err
+		}
+		expired += n
+		if !more {
+			return expired, nil
+		}
+	}
+}
+
+// sweep removes up to limit expired envelopes and seen entries. more says
+// the limit was reached.
+func (w *writer) sweep(limit int) (expired int, more bool) {
+	var dead []codec.ID
+	c := w.evict.Cursor()
+	for p := codec.PrioBulk; p <= codec.PrioUrgent; p++ {
+		prefix := []byte{byte(p)}
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(dead) < limit; k, _ = c.Next() {
+			_, exp, id := parseEvictKey(k)
+			if exp > w.age {
+				break
+			}
+			dead = append(dead, id)
+		}
+	}
+	for _, id := range dead {
+		w.expunge(id)
+	}
+	expired = len(dead)
+
+	type seen struct {
+		key []byte
+		exp time.Duration
+		id  codec.ID
+	}
+	var forgotten []seen
+	c = w.seenExp.Cursor()
+	for k, _ := c.First(); k != nil && len(dead)+len(forgotten) < limit; k, _ = c.Next() {
+		exp := time.Duration(binary.BigEndian.Uint64(k))
+		if exp > w.age {
+			break
+		}
+		f := seen{key: bytes.Clone(k), exp: exp}
+		copy(f.id[:], k[8:])
+		forgotten = append(forgotten, f)
+	}
+	for _, f := range forgotten {
+		if r, found := w.record(f.id); found && r.seenExp == f.exp {
+			if r.stored() { // cannot happen: expiry never passes seen expiry
+				w.expunge(f.id)
+				expired++
+			}
+			w.del(w.env, f.id[:])
+		}
+		w.del(w.seenExp, f.key)
+	}
+	w.fx.expired += uint64(expired)
+	return expired, len(dead)+len(forgotten) >= limit
+}
+
+// sweepLoop sweeps every SweepInterval until Close. Each sweep commits,
+// which also checkpoints the store age.
+func (s *Store) sweepLoop() {
+	defer close(s.sweeperDone)
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSweeper:
+			return
+		case <-t.C:
+			n, err := s.Sweep()
+			if err != nil {
+				s.log.Warn("sweep failed", "err", err)
+				continue
+			}
+			if n > 0 {
+				s.log.Debug("envelopes expired", "count", n)
+			}
+		}
+	}
+}
