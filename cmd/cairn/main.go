@@ -1,5 +1,9 @@
 // Command cairn is the Cairn relay and its tools. Each subcommand turns flags
 // into a config and calls into the packages; nothing else lives here.
+//
+//	cairn relay [--config FILE] [--data DIR] [--mqtt ADDR]
+//	cairn config check FILE
+//	cairn version
 package main
 
 import (
@@ -11,11 +15,33 @@ import (
 // git describe.
 var version = "dev"
 
+const usage = `usage:
+  cairn relay [--config FILE] [--data DIR] [--mqtt ADDR]   run the relay
+  cairn config check FILE                                  validate a config file
+  cairn version                                            print the version
+`
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("cairn", version)
-		return
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
 	}
-	fmt.Fprintln(os.Stderr, "usage: cairn version")
-	os.Exit(2)
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "relay":
+		err = runRelay(args)
+	case "config":
+		err = runConfig(args)
+	case "version":
+		fmt.Println("cairn", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "cairn: unknown command %q\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cairn:", err)
+		os.Exit(1)
+	}
 }

@@ -1,0 +1,88 @@
+package relay
+
+import (
+	"errors"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/store"
+)
+
+var errWrongTopic = errors.New("envelopes are published to the send topic only")
+
+// Ingest takes one encoded envelope that arrived on link from (store.LinkLocal
+// for handhelds) through the one path every source uses: decode, validate,
+// store. It returns once the envelope is durable, or with the reason it was
+// refused. A duplicate returns store.ErrDuplicate; it is already durable.
+func (r *Relay) Ingest(raw []byte, from string) (codec.ID, error) {
+	type result struct {
+		id  codec.ID
+		err error
+	}
+	ch := make(chan result, 1)
+	r.ingest(raw, from, from, func(id codec.ID, err error) { ch <- result{id, err} })
+	res := <-ch
+	return res.id, res.err
+}
+
+// ingest decodes and validates raw on the caller's goroutine, then stores it
+// on another so that the caller can go on reading while the store gathers a
+// group commit. done is called exactly once: when the envelope is durable,
+// or with the reason it was refused. who names the sender in logs.
+func (r *Relay) ingest(raw []byte, from, who string, done func(codec.ID, error)) {
+	finish := func(id codec.ID, err error) {
+		r.account(id, err, who)
+		done(id, err)
+	}
+	e, err := codec.DecodeEnvelope(raw)
+	if err != nil {
+		finish(codec.ID{}, err)
+		return
+	}
+	id := e.ID()
+	var receipt *codec.Receipt
+	if e.Kind == codec.KindReceipt {
+		if receipt, err = codec.OpenReceipt(e); err != nil {
+			finish(id, err)
+			return
+		}
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if receipt != nil {
+			n, err := r.store.PutReceipt(e, receipt.IDs, from)
+			if err == nil {
+				r.stats.receipts.Add(1)
+				r.log.Debug("receipt applied", "from", who, "tag", e.To, "deleted", n)
+			}
+			finish(id, err)
+			return
+		}
+		_, err := r.store.Put(e, from)
+		finish(id, err)
+	}()
+}
+
+// account counts and logs the outcome of one ingest.
+func (r *Relay) account(id codec.ID, err error, who string) {
+	switch {
+	case err == nil:
+		r.stats.accepted.Add(1)
+	case errors.Is(err, store.ErrDuplicate):
+		r.stats.duplicates.Add(1)
+	default:
+		_, reason := refusal(err)
+		r.stats.refuse(reason)
+		r.log.Warn("envelope refused", "client", who, "reason", reason, "id", id, "err", err)
+	}
+}
+
+// onStored wakes the deliverers of the stored envelope's tag. The store calls
+// it after each commit; it must not block.
+func (r *Relay) onStored(it store.Item) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d := range r.inboxes[it.Envelope.To] {
+		d.poke()
+	}
+}

@@ -1,0 +1,189 @@
+package relay
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/store"
+)
+
+// Implementation limits of the broker.
+const (
+	// maxPacketBytes is the largest MQTT packet read from a client. It is well
+	// above codec.MaxEnvelopeBytes so that an oversize envelope reaches the
+	// decoder and is refused with a reason code; only packets beyond this are
+	// a protocol error that ends the connection.
+	maxPacketBytes = 2*codec.MaxEnvelopeBytes + 4<<10
+	// maxSessionExpirySeconds bounds how long the broker remembers a
+	// disconnected client's subscriptions. Envelopes never depend on it: they
+	// live in the store.
+	maxSessionExpirySeconds = 3600
+	// storeFile is the store's name inside the data directory.
+	storeFile = "cairn.db"
+)
+
+// Options configures a Relay. The zero value runs on config.Default().
+type Options struct {
+	Config *config.Config       // nil means config.Default()
+	Logger *slog.Logger         // nil means slog.Default()
+	Now    func() time.Duration // monotonic clock for the store; nil means the real one
+}
+
+// Relay is a running relay: broker, store and the sessions between them.
+// Its methods are safe for concurrent use.
+type Relay struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  *store.Store
+	broker *mqtt.Server
+	topics topics
+	stats  counters
+
+	mu       sync.Mutex // guards sessions and inboxes
+	sessions map[*mqtt.Client]*session
+	inboxes  map[codec.Tag]map[*deliverer]struct{} // active deliverers by tag
+
+	wg sync.WaitGroup // ackers, deliverers and in-flight ingests
+}
+
+// New opens the store in the configured data directory, binds the
+// configured listeners and returns a relay ready to Serve.
+func New(opts Options) (*Relay, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Relay{
+		cfg:      cfg,
+		log:      log,
+		topics:   newTopics(cfg.MQTT.TopicPrefix),
+		sessions: make(map[*mqtt.Client]*session),
+		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
+	}
+	r.stats.init()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	st, err := store.Open(store.Options{
+		Path:             filepath.Join(cfg.DataDir, storeFile),
+		MaxTTL:           cfg.Store.MaxTTL.D(),
+		MaxHops:          uint8(cfg.Store.MaxHops),
+		MaxEnvelopeBytes: int(cfg.Store.MaxEnvelopeBytes),
+		MaxTotalBytes:    int64(cfg.Store.MaxTotalBytes),
+		MaxTagBytes:      int64(cfg.Store.MaxTagBytes),
+		MaxAuthKeys:      cfg.Store.MaxAuthKeys,
+		NoGroupCommit:    !cfg.Store.GroupCommit,
+		SweepInterval:    cfg.Store.SweepInterval.D(),
+		Now:              opts.Now,
+		OnStored:         r.onStored,
+		Logger:           log.With("component", "store"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.store = st
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumQos = 1
+	caps.MaximumClients = int64(cfg.MQTT.MaxClients)
+	caps.ReceiveMaximum = uint16(cfg.MQTT.ReceiveMaximum)
+	caps.MaximumPacketSize = maxPacketBytes
+	caps.MaximumSessionExpiryInterval = maxSessionExpirySeconds
+	caps.RetainAvailable = 0
+	caps.WildcardSubAvailable = 0
+	caps.SharedSubAvailable = 0
+	r.broker = mqtt.New(&mqtt.Options{
+		Capabilities: caps,
+		Logger:       log.With("component", "mqtt"),
+	})
+	if err := r.broker.AddHook(&hook{r: r}, nil); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("adding broker hook: %w", err)
+	}
+	if err := r.addListeners(); err != nil {
+		r.broker.Close()
+		st.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Relay) addListeners() error {
+	m := r.cfg.MQTT
+	if m.Listen != "" {
+		if err := r.broker.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: m.Listen})); err != nil {
+			return fmt.Errorf("listening on %s: %w", m.Listen, err)
+		}
+	}
+	if m.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
+		if err != nil {
+			return fmt.Errorf("loading TLS key pair: %w", err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if err := r.broker.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: m.TLSListen, TLSConfig: tc})); err != nil {
+			return fmt.Errorf("listening on %s: %w", m.TLSListen, err)
+		}
+	}
+	if m.WSListen != "" {
+		if err := r.broker.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: m.WSListen})); err != nil {
+			return fmt.Errorf("listening on %s: %w", m.WSListen, err)
+		}
+	}
+	return nil
+}
+
+// Serve starts accepting clients and returns at once.
+func (r *Relay) Serve() error {
+	if err := r.broker.Serve(); err != nil {
+		return fmt.Errorf("serving MQTT: %w", err)
+	}
+	r.log.Info("relay serving", "data", r.cfg.DataDir, "listeners", r.Addrs())
+	return nil
+}
+
+// Addrs returns the bound address of each listener by id ("tcp", "tls",
+// "ws"). With a configured port of 0 it shows the port the OS chose.
+func (r *Relay) Addrs() map[string]string {
+	out := make(map[string]string)
+	for _, id := range []string{"tcp", "tls", "ws"} {
+		if l, ok := r.broker.Listeners.Get(id); ok {
+			out[id] = l.Address()
+		}
+	}
+	return out
+}
+
+// Close drains the relay: listeners and clients close, every envelope
+// already received finishes becoming durable (and is acknowledged if its
+// client is still there), then the store closes cleanly.
+func (r *Relay) Close() error {
+	err := r.broker.Close() // returns after every client's OnDisconnect
+	r.wg.Wait()
+	return errors.Join(err, r.store.Close())
+}
+
+// Store returns the relay's store, for status and tests.
+func (r *Relay) Store() *store.Store { return r.store }
+
+// Stats returns a snapshot of the relay's counters.
+func (r *Relay) Stats() Stats { return r.stats.snapshot() }

@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"crypto/ed25519"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/store"
+)
+
+// session is the relay's state for one connected client, from
+// OnSessionEstablished to OnDisconnect.
+type session struct {
+	r   *Relay
+	cl  *mqtt.Client
+	key ed25519.PublicKey // nil for an anonymous client
+	tag codec.Tag         // tag of key; meaningful only when key != nil
+
+	// acks holds the client's QoS 1 publishes in arrival order until each is
+	// durable or refused. Its capacity is the receive maximum: when it is
+	// full, the client's read loop blocks in OnPublish, which is the
+	// backpressure MQTT 5 flow control asks for. Sent to and closed only from
+	// the client's read goroutine.
+	acks chan *pendingAck
+
+	mu  sync.Mutex // guards del
+	del *deliverer // inbox delivery, nil until the client subscribes
+}
+
+// pendingAck is one QoS 1 publish awaiting its PUBACK.
+type pendingAck struct {
+	packetID uint16
+	result   chan error // receives exactly one value
+}
+
+func newSession(r *Relay, cl *mqtt.Client, key ed25519.PublicKey) *session {
+	s := &session{r: r, cl: cl, key: key, acks: make(chan *pendingAck, r.cfg.MQTT.ReceiveMaximum)}
+	if key != nil {
+		s.tag = codec.TagOf(key)
+	}
+	r.wg.Add(1)
+	go s.ackLoop()
+	return s
+}
+
+// who names the client in logs.
+func (s *session) who() string {
+	if s.key == nil {
+		return s.cl.ID
+	}
+	return s.cl.ID + " (" + s.tag.String() + ")"
+}
+
+// publish takes a client's PUBLISH to the send topic into the ingest path.
+func (s *session) publish(pk packets.Packet) {
+	raw := append([]byte(nil), pk.Payload...) // outlives the packet
+	done := func(codec.ID, error) {}
+	if pk.FixedHeader.Qos > 0 {
+		p := &pendingAck{packetID: pk.PacketID, result: make(chan error, 1)}
+		s.acks <- p
+		done = func(_ codec.ID, err error) { p.result <- err }
+	}
+	// The ACL saw the topic before mochi resolved any topic alias; look again.
+	if pk.TopicName != s.r.topics.send {
+		s.r.account(codec.ID{}, errWrongTopic, s.who())
+		done(codec.ID{}, errWrongTopic)
+		return
+	}
+	s.r.ingest(raw, store.LinkLocal, s.who(), done)
+}
+
+// ackLoop writes PUBACKs in the order the publishes arrived, each once its
+// envelope is durable or refused.
+func (s *session) ackLoop() {
+	defer s.r.wg.Done()
+	for p := range s.acks {
+		err := <-p.result
+		code, _ := refusal(err)
+		ack := packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Puback},
+			PacketID:    p.packetID,
+			ReasonCode:  code.Code,
+		}
+		if code.Code >= codeUnspecified.Code {
+			ack.Properties.ReasonString = err.Error()
+		}
+		if err := s.cl.WritePacket(ack); err != nil {
+			s.r.log.Debug("puback not sent", "client", s.cl.ID, "err", err)
+		}
+	}
+}
+
+// subscribed starts delivery of the client's inbox at qos (0 or 1).
+func (s *session) subscribed(qos byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.del != nil {
+		return
+	}
+	s.del = newDeliverer(s, qos)
+}
+
+// unsubscribed stops inbox delivery.
+func (s *session) unsubscribed() {
+	s.mu.Lock()
+	d := s.del
+	s.del = nil
+	s.mu.Unlock()
+	if d != nil {
+		d.close()
+	}
+}
+
+func (s *session) puback(packetID uint16) {
+	s.mu.Lock()
+	d := s.del
+	s.mu.Unlock()
+	if d != nil {
+		d.acked(packetID)
+	}
+}
+
+// end is called once, from OnDisconnect on the client's read goroutine.
+func (s *session) end() {
+	close(s.acks)
+	s.unsubscribed()
+}
