@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/codec/codectest"
