@@ -1,5 +1,124 @@
 package store
 
-const envMemoryChild = "CAIRN_STORE_MEMORY_CHILD"
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
 
-func memoryChild(path string) {}
+	"go.etcd.io/bbolt"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// The memory budget (DESIGN.md "Budgets"): 40 MB resident with 100,000
+// envelopes stored. TestMemory100k fills a store with 100,000 envelopes of
+// 60-byte bodies over 1,000 tags with one outbound link, then measures a
+// fresh process: Open time and VmRSS after Open and after reading
+// everything (Scan of every tag, Pending of the link, a Sweep). It takes a
+// minute, so it runs only with CAIRN_STORE_MEMORY=1.
+const (
+	envMemory      = "CAIRN_STORE_MEMORY"
+	envMemoryChild = "CAIRN_STORE_MEMORY_CHILD"
+	memEnvelopes   = 100_000
+	memTags        = 1000
+)
+
+func TestMemory100k(t *testing.T) {
+	if os.Getenv(envMemory) == "" {
+		t.Skip("set CAIRN_STORE_MEMORY=1 to fill 100,000 envelopes and measure RSS")
+	}
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := openTest(t, Options{Path: path, Links: []string{"uplink:0"}})
+	start := time.Now()
+	fill(t, s, memEnvelopes, 512, func(i int) *codec.Envelope {
+		return newEnv(tagOf2(i%memTags), codec.Prio(i%3), 7*24*3600)
+	})
+	runtime.GC()
+	t.Logf("filled %d envelopes in %v; filling process VmRSS %s, RssFile %s, RssAnon %s",
+		memEnvelopes, time.Since(start), procStatus("VmRSS"), procStatus("RssFile"), procStatus("RssAnon"))
+	if st := s.Stats(); st.Count != memEnvelopes {
+		t.Fatalf("Count = %d", st.Count)
+	}
+	logBuckets(t, s)
+	s.Close()
+	fi, _ := os.Stat(path)
+	t.Logf("file %.1f MiB", float64(fi.Size())/(1<<20))
+	for _, mode := range []string{"freelist-sync", "no-freelist-sync"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envMemoryChild+"="+path, "CAIRN_STORE_FREELIST="+mode)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", mode, err, out)
+		}
+		t.Logf("%s: %s", mode, strings.TrimSpace(string(out)))
+	}
+}
+
+// logBuckets logs where the file's pages go.
+func logBuckets(t *testing.T, s *Store) {
+	s.db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			st := b.Stats()
+			t.Logf("bucket %-9s keys %7d  leaf %6.1f MiB (%3.0f%% used)  branch %5.1f MiB",
+				name, st.KeyN, float64(st.LeafAlloc)/(1<<20), 100*float64(st.LeafInuse)/float64(max(st.LeafAlloc, 1)),
+				float64(st.BranchAlloc)/(1<<20))
+			return nil
+		})
+	})
+}
+
+func tagOf2(i int) codec.Tag { return codec.Tag{byte(i >> 8), byte(i), 1, 2, 3, 4, 5, 6} }
+
+// memoryChild opens the store at path in a fresh process and prints what
+// the parent logs.
+func memoryChild(path string) {
+	noFreelistSync = os.Getenv("CAIRN_STORE_FREELIST") == "no-freelist-sync"
+	before := procStatus("VmRSS")
+	start := time.Now()
+	s, err := Open(Options{Path: path, Logger: quiet, Links: []string{"uplink:0"}})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	openTime := time.Since(start)
+	afterOpen := procStatus("VmRSS")
+	n := 0
+	for i := range memTags {
+		s.Scan(tagOf2(i), func(Item) bool { n++; return true })
+	}
+	for after := uint64(0); ; {
+		items, _ := s.Pending("uplink:0", after, 0)
+		if len(items) == 0 {
+			break
+		}
+		n += len(items)
+		after = items[len(items)-1].Seq
+	}
+	s.Sweep()
+	runtime.GC()
+	fmt.Printf("Open %v; VmRSS before Open %s, after Open %s, after reading %d items %s (RssFile %s, RssAnon %s)\n",
+		openTime.Round(time.Millisecond), before, afterOpen, n, procStatus("VmRSS"), procStatus("RssFile"), procStatus("RssAnon"))
+	s.Close()
+}
+
+// procStatus returns a field of /proc/self/status such as "VmRSS", e.g. "12345 kB".
+func procStatus(field string) string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}

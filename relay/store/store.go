@@ -224,13 +224,17 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// noFreelistSync is false in production; the memory test flips it to
+// measure the alternative.
+var noFreelistSync = false
+
 // boltOptions is the bbolt configuration, chosen by measurement (see
 // docs/store.md, "Memory"): the freelist is synced to disk so that Open
 // does not walk, and so map into memory, every page of the file.
 func boltOptions() *bbolt.Options {
 	return &bbolt.Options{
 		Timeout:        openLockTimeout,
-		NoFreelistSync: false,
+		NoFreelistSync: noFreelistSync,
 		FreelistType:   bbolt.FreelistMapType,
 	}
 }

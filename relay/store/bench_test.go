@@ -1,0 +1,76 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// BenchmarkPut measures durable Puts per second with one and 16 concurrent
+// writers, with group commit and with one fsync'd transaction per Put.
+func BenchmarkPut(b *testing.B) {
+	for _, writers := range []int{1, 16} {
+		for _, group := range []string{"on", "off"} {
+			b.Run(fmt.Sprintf("writers=%d/group=%s", writers, group), func(b *testing.B) {
+				s := openTest(b, Options{NoGroupCommit: group == "off", Links: []string{"uplink:0"}})
+				envs := make([]*codec.Envelope, b.N)
+				for i := range envs {
+					envs[i] = newEnv(tagOf(byte(i%256)), codec.Prio(i%3), 3600)
+				}
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+							if _, err := s.Put(envs[i], LinkLocal); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+			})
+		}
+	}
+}
+
+// BenchmarkScan measures local delivery: one Scan over a tag holding 1,000
+// envelopes.
+func BenchmarkScan(b *testing.B) {
+	s := openTest(b, Options{})
+	tag := tagOf(1)
+	fill(b, s, 1000, 64, func(i int) *codec.Envelope { return newEnv(tag, codec.Prio(i%3), 3600) })
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		s.Scan(tag, func(Item) bool { n++; return true })
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+}
+
+// fill Puts n envelopes from the given number of concurrent writers.
+func fill(t testing.TB, s *Store, n, writers int, env func(i int) *codec.Envelope) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if _, err := s.Put(env(int(i)), LinkLocal); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
