@@ -138,6 +138,8 @@ func tryStartRelay(t *testing.T, dataDir string, args []string) (*relayProc, err
 	p := &relayProc{t: t, addr: addr, log: new(syncBuffer), done: make(chan struct{})}
 	p.cmd = exec.Command(cairnBinary(t), append([]string{"relay", "--data", dataDir, "--mqtt", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	// A -race binary sleeps a second at exit unless told not to.
+	p.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
