@@ -26,12 +26,23 @@ import (
 // Because of that retry, request functions must be pure functions of the
 // transaction: results go into variables they overwrite and into effects,
 // which are reset before each run.
+//
+// Callers may queue without waiting (PutAsync): each request's done runs
+// on the committer goroutine after its outcome is final — after the
+// retry, if any — and in queue order, so every done is called exactly
+// once and one caller sees its outcomes in call order. A refusal decided
+// before queueing travels through the queue too (request.refusal), so it
+// does not overtake earlier requests; a batch of refusals alone commits
+// nothing.
 
 type request struct {
-	fn   func(w *writer) error
-	err  error   // fn's verdict, or the transaction's error
-	fx   effects // what to count, log and announce once the commit is durable
-	done chan struct{}
+	fn      func(w *writer) error
+	refusal error   // decided before queueing: fn is not run and the request commits nothing
+	err     error   // fn's verdict (or the refusal), or the transaction's error
+	fx      effects // what to count, log and announce once the commit is durable
+	// done is called exactly once, on the committer goroutine, after the
+	// request's transaction committed (or failed), in queue order.
+	done func(err error)
 }
 
 // effects of one request, applied only after its transaction committed.
@@ -47,11 +58,16 @@ type effects struct {
 // submit queues fn for the committer and waits until it is durable.
 // Callers hold an ops registration (or are Close itself).
 func (s *Store) submit(fn func(w *writer) error) error {
-	r := &request{fn: fn, done: make(chan struct{})}
-	s.reqs <- r
-	<-r.done
-	return r.err
+	errc := make(chan error, 1)
+	s.reqs <- &request{fn: fn, done: func(err error) { errc <- err }}
+	return <-errc
 }
+
+// enqueue queues r for the committer and returns at once, unless the queue
+// holds maxBatch requests already: then it blocks until the committer takes
+// some (back-pressure). Callers hold an ops registration, released in
+// r.done.
+func (s *Store) enqueue(r *request) { s.reqs <- r }
 
 func (s *Store) commitLoop() {
 	defer close(s.committerDone)
@@ -75,6 +91,14 @@ func (s *Store) commitLoop() {
 }
 
 func (s *Store) commit(batch []*request) {
+	if allRefused(batch) {
+		// Refusals queued to keep their callers' order: nothing to commit.
+		for _, r := range batch {
+			r.err = r.refusal
+			r.done(r.err)
+		}
+		return
+	}
 	m, err := s.runTx(batch)
 	if err != nil && len(batch) > 1 {
 		s.log.Warn("group commit failed; retrying requests alone", "requests", len(batch), "err", err)
@@ -88,6 +112,15 @@ func (s *Store) commit(batch []*request) {
 	s.finish(batch, m, err)
 }
 
+func allRefused(batch []*request) bool {
+	for _, r := range batch {
+		if r.refusal == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // runTx runs batch in one read-write transaction and returns the counters
 // as committed.
 func (s *Store) runTx(batch []*request) (meta, error) {
@@ -96,6 +129,10 @@ func (s *Store) runTx(batch []*request) (meta, error) {
 		w := newWriter(tx, s.age(), s)
 		for _, r := range batch {
 			r.fx = effects{}
+			if r.refusal != nil {
+				r.err = r.refusal
+				continue
+			}
 			w.fx = &r.fx
 			r.err = r.fn(w)
 			if w.err != nil {
@@ -115,9 +152,12 @@ func (s *Store) finish(batch []*request, m meta, err error) {
 	if err != nil {
 		s.log.Error("store commit failed", "requests", len(batch), "err", err)
 		for _, r := range batch {
-			r.err = fmt.Errorf("committing: %w", err)
+			r.err = r.refusal
+			if r.err == nil {
+				r.err = fmt.Errorf("committing: %w", err)
+			}
 			r.fx = effects{}
-			close(r.done)
+			r.done(r.err)
 		}
 		return
 	}
@@ -150,7 +190,7 @@ func (s *Store) finish(batch []*request, m meta, err error) {
 				s.opts.OnStored(it)
 			}
 		}
-		close(r.done)
+		r.done(r.err)
 	}
 }
 

@@ -19,17 +19,22 @@ import (
 
 const (
 	envCrashChild = "CAIRN_STORE_CRASH_CHILD" // path of the store the child writes to
+	envCrashAsync = "CAIRN_STORE_CRASH_ASYNC" // "1": the child pipelines with PutAsync
 	crashRounds   = 24
 	crashPutters  = 16
 )
 
 // crashChild runs in a child process: concurrent Putters that print each
-// id only after Put returned nil, until the parent kills the process.
+// id only after Put returned nil (or PutAsync called done with nil), until
+// the parent kills the process.
 func crashChild(path string) {
 	s, err := Open(Options{Path: path, Logger: quiet, Links: []string{"uplink:0"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(3)
+	}
+	if os.Getenv(envCrashAsync) == "1" {
+		crashChildAsync(s)
 	}
 	var out sync.Mutex // guards stdout, so lines do not interleave
 	for i := range crashPutters {
@@ -50,6 +55,32 @@ func crashChild(path string) {
 	select {}
 }
 
+// crashChildAsync pipelines: each putter keeps up to 64 PutAsync calls in
+// flight; a printer writes an id once its done reported it durable.
+func crashChildAsync(s *Store) {
+	acked := make(chan codec.ID, 4096)
+	for i := range crashPutters {
+		go func() {
+			tag := tagOf(byte(i))
+			slots := make(chan struct{}, 64)
+			for {
+				slots <- struct{}{}
+				s.PutAsync(newEnv(tag, codec.Prio(i%3), 3600), LinkLocal, func(id codec.ID, err error) {
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "put:", err)
+						os.Exit(4)
+					}
+					acked <- id // buffered beyond what is in flight: never blocks
+					<-slots
+				})
+			}
+		}()
+	}
+	for id := range acked {
+		os.Stdout.WriteString(id.String() + "\n")
+	}
+}
+
 // TestCrashKill9 kills a process full of concurrent Puts at random moments
 // and checks that every Put that returned nil survived. The same file goes
 // through every round, so recovery of a recovered file is tested too.
@@ -57,12 +88,17 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
+	t.Run("Put", func(t *testing.T) { crashRoundsOf(t, "0") })
+	t.Run("PutAsync", func(t *testing.T) { crashRoundsOf(t, "1") })
+}
+
+func crashRoundsOf(t *testing.T, async string) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	acked := map[codec.ID]bool{}
 	start := time.Now()
 	for round := range crashRounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envCrashChild+"="+path)
+		cmd.Env = append(os.Environ(), envCrashChild+"="+path, envCrashAsync+"="+async)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

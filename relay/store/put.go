@@ -16,19 +16,53 @@ import (
 // callers acknowledge it as success) and an envelope the quota policy cannot
 // make room for (ErrQuota; see quota.go). Put caps ttl at MaxTTL and records
 // the envelope as owed to every link in Options.Links except from.
+//
+// Put is PutAsync waiting for done.
 func (s *Store) Put(e *codec.Envelope, from string) (codec.ID, error) {
-	if err := s.enter(); err != nil {
-		return codec.ID{}, err
+	type result struct {
+		id  codec.ID
+		err error
 	}
-	defer s.leave()
+	c := make(chan result, 1)
+	s.PutAsync(e, from, func(id codec.ID, err error) { c <- result{id, err} })
+	r := <-c
+	return r.id, r.err
+}
+
+// PutAsync queues e like Put and returns at once; done gets what Put would
+// return. Requests are committed in the order PutAsync (and the other
+// writes) are called — across all callers, the order of the committer's
+// queue — so the Seqs of one caller's envelopes increase in call order.
+//
+// done is called exactly once: after the commit holding the request is
+// durable, or with the refusal, on the committer goroutine, in queue order
+// (a refusal decided before queueing, such as ErrTooLarge, still waits for
+// its turn, so a caller sees outcomes in call order). done must not block
+// and must not call the Store's write methods, whose queue it would wait
+// on. If the store is closed, done gets ErrClosed at once, on the caller's
+// goroutine. Close waits for every queued done.
+//
+// The queue holds 1,024 requests; when it is full PutAsync blocks until
+// the committer takes the next batch (back-pressure on the caller). e and
+// its Body must not be modified until done is called.
+func (s *Store) PutAsync(e *codec.Envelope, from string, done func(codec.ID, error)) {
 	id := e.ID()
+	if err := s.enter(); err != nil {
+		done(id, err)
+		return
+	}
+	r := &request{done: func(err error) {
+		defer s.leave()
+		done(id, err)
+	}}
 	env, size, err := s.admit(e)
 	if err != nil {
 		s.countRefused()
-		return id, err
+		r.refusal = err
+	} else {
+		r.fn = func(w *writer) error { return w.store(id, env, size, from, true) }
 	}
-	err = s.submit(func(w *writer) error { return w.store(id, env, size, from, true) })
-	return id, err
+	s.enqueue(r)
 }
 
 // admit checks what needs no transaction and returns a copy of e with its
@@ -172,26 +206,54 @@ func (w *writer) expunge(id codec.ID) {
 // not a reason to refuse one: if no room can be made for the onward copy,
 // the deletions still apply and the copy is dropped (logged at Warn and
 // counted in Stats.Refused).
+//
+// PutReceipt is PutReceiptAsync waiting for done.
 func (s *Store) PutReceipt(e *codec.Envelope, ids []codec.ID, from string) (deleted int, err error) {
-	if err := s.enter(); err != nil {
-		return 0, err
+	type result struct {
+		deleted int
+		err     error
 	}
-	defer s.leave()
+	c := make(chan result, 1)
+	s.PutReceiptAsync(e, ids, from, func(n int, err error) { c <- result{n, err} })
+	r := <-c
+	return r.deleted, r.err
+}
+
+// PutReceiptAsync queues the receipt e like PutReceipt and returns at once;
+// done gets what PutReceipt would return. Ordering, done and back-pressure
+// are as for PutAsync, in the same queue. e and ids must not be modified
+// until done is called.
+func (s *Store) PutReceiptAsync(e *codec.Envelope, ids []codec.ID, from string, done func(deleted int, err error)) {
+	if err := s.enter(); err != nil {
+		done(0, err)
+		return
+	}
+	deleted := 0
+	r := &request{done: func(err error) {
+		defer s.leave()
+		if err != nil {
+			deleted = 0
+		}
+		done(deleted, err)
+	}}
+	defer s.enqueue(r)
 	if e.Kind != codec.KindReceipt {
 		s.countRefused()
-		return 0, fmt.Errorf("storing receipt: %w", codec.ErrNotAReceipt)
+		r.refusal = fmt.Errorf("storing receipt: %w", codec.ErrNotAReceipt)
+		return
 	}
 	id := e.ID()
 	env, size, err := s.admit(e)
 	if err != nil {
 		s.countRefused()
-		return 0, err
+		r.refusal = err
+		return
 	}
 	onward := false
 	for _, l := range s.opts.Links {
 		onward = onward || l != from
 	}
-	err = s.submit(func(w *writer) error {
+	r.fn = func(w *writer) error {
 		deleted = 0
 		if old, found := w.record(id); found && old.seenExp > w.age {
 			w.fx.duplicates++
@@ -214,9 +276,5 @@ func (s *Store) PutReceipt(e *codec.Envelope, ids []codec.ID, from string) (dele
 		}
 		w.recordSeen(id)
 		return nil
-	})
-	if err != nil {
-		deleted = 0
 	}
-	return deleted, err
 }
