@@ -3,10 +3,10 @@ package store
 import (
 	"bytes"
 	"crypto/ed25519"
-	"log/slog"
-	"strings"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
