@@ -56,6 +56,47 @@ func BenchmarkScan(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
 }
 
+// BenchmarkScanTail measures what a deliverer pays per batch: reading the
+// newest 32 envelopes of a tag holding 10,000 (one priority), knowing the
+// highest Seq already sent. Scan must walk the tag from the start and skip;
+// ScanPrio seeks.
+func BenchmarkScanTail(b *testing.B) {
+	const n, window = 10_000, 32
+	s := openTest(b, Options{})
+	tag := tagOf(1)
+	fill(b, s, n, 64, func(int) *codec.Envelope { return newEnv(tag, codec.PrioNormal, 3600) })
+	var seqs []uint64
+	s.Scan(tag, func(it Item) bool { seqs = append(seqs, it.Seq); return true })
+	if len(seqs) != n {
+		b.Fatalf("tag holds %d envelopes", len(seqs))
+	}
+	mark := seqs[n-window-1]
+	read := func(b *testing.B, got int) {
+		if got != window {
+			b.Fatalf("read %d envelopes, want %d", got, window)
+		}
+	}
+	b.Run("Scan", func(b *testing.B) {
+		for b.Loop() {
+			got := 0
+			s.Scan(tag, func(it Item) bool {
+				if it.Seq > mark {
+					got++
+				}
+				return got < window
+			})
+			read(b, got)
+		}
+	})
+	b.Run("ScanPrio", func(b *testing.B) {
+		for b.Loop() {
+			got := 0
+			s.ScanPrio(tag, codec.PrioNormal, mark, func(Item) bool { got++; return got < window })
+			read(b, got)
+		}
+	})
+}
+
 // fill Puts n envelopes from the given number of concurrent writers.
 func fill(t testing.TB, s *Store, n, writers int, env func(i int) *codec.Envelope) {
 	var next atomic.Int64

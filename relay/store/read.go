@@ -74,13 +74,44 @@ func (s *Store) Scan(tag codec.Tag, fn func(Item) bool) error {
 		return err
 	}
 	defer s.leave()
-	from := tag[:]
+	if err := s.scan(tag[:], tag[:], fn); err != nil {
+		return fmt.Errorf("scanning tag %s: %w", tag, err)
+	}
+	return nil
+}
+
+// ScanPrio calls fn for live envelopes for tag with priority prio and Seq >
+// afterSeq, oldest first, until fn returns false. It is Scan of one
+// priority resumed after a Seq: a cursor seek, so its cost does not grow
+// with what was already read. A deliverer that keeps, per priority, the
+// highest Seq it sent reads only what is new. Reading happens as in Scan.
+func (s *Store) ScanPrio(tag codec.Tag, prio codec.Prio, afterSeq uint64, fn func(Item) bool) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if prio > codec.PrioUrgent {
+		return fmt.Errorf("scanning tag %s: %w: %d", tag, codec.ErrPrio, prio)
+	}
+	if afterSeq == ^uint64(0) {
+		return nil
+	}
+	from := tagKey(tag, prio, afterSeq+1)
+	if err := s.scan(from[:codec.TagSize+1], from, fn); err != nil {
+		return fmt.Errorf("scanning tag %s prio %s: %w", tag, prio, err)
+	}
+	return nil
+}
+
+// scan calls fn for the live items of the tag index keys with prefix, from
+// key from on, reading scanChunk items per read transaction.
+func (s *Store) scan(prefix, from []byte, fn func(Item) bool) error {
 	for from != nil {
 		var items []Item
 		var err error
-		items, from, err = s.scanChunk(tag, from)
+		items, from, err = s.scanChunk(prefix, from)
 		if err != nil {
-			return fmt.Errorf("scanning tag %s: %w", tag, err)
+			return err
 		}
 		for _, it := range items {
 			if !fn(it) {
@@ -91,14 +122,14 @@ func (s *Store) Scan(tag codec.Tag, fn func(Item) bool) error {
 	return nil
 }
 
-// scanChunk reads up to scanChunk live items of tag from key from on. next
-// is where the following chunk starts, nil at the end.
-func (s *Store) scanChunk(tag codec.Tag, from []byte) (items []Item, next []byte, err error) {
+// scanChunk reads up to scanChunk live items with key prefix from key from
+// on. next is where the following chunk starts, nil at the end.
+func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		env := tx.Bucket(bucketEnv)
 		now := s.age()
 		c := tx.Bucket(bucketTag).Cursor()
-		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, tag[:]); k, v = c.Next() {
+		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(items) == scanChunk {
 				next = bytes.Clone(k)
 				return nil

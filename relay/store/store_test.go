@@ -425,3 +425,48 @@ func TestOnStored(t *testing.T) {
 		t.Errorf("OnStored got %+v, want one item for %v", got, id)
 	}
 }
+
+// ScanPrio returns what Scan returns for one priority past a Seq, across
+// chunk boundaries, and stops when fn says so.
+func TestScanPrio(t *testing.T) {
+	s := openTest(t, Options{})
+	tag := tagOf(3)
+	fill(t, s, 400, 8, func(i int) *codec.Envelope { return newEnv(tag, codec.Prio(i%3), 3600) })
+	mustPut(t, s, newEnv(tagOf(4), codec.PrioNormal, 3600), LinkLocal) // a neighbouring tag
+	var all []Item
+	s.Scan(tag, func(it Item) bool { all = append(all, it); return true })
+	for p := codec.PrioBulk; p <= codec.PrioUrgent; p++ {
+		var seqs []uint64
+		for _, it := range all {
+			if it.Envelope.Prio == p {
+				seqs = append(seqs, it.Seq)
+			}
+		}
+		for _, after := range []uint64{0, seqs[0], seqs[len(seqs)/2], seqs[len(seqs)-1], ^uint64(0)} {
+			var want, got []uint64
+			for _, q := range seqs {
+				if q > after {
+					want = append(want, q)
+				}
+			}
+			err := s.ScanPrio(tag, p, after, func(it Item) bool {
+				if it.Envelope.Prio != p || it.Envelope.To != tag {
+					t.Errorf("ScanPrio(%s) returned %+v", p, it)
+				}
+				got = append(got, it.Seq)
+				return true
+			})
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("ScanPrio(prio %s, after %d) = %v, %v; want %v", p, after, got, err, want)
+			}
+		}
+		n := 0
+		s.ScanPrio(tag, p, 0, func(Item) bool { n++; return n < 3 })
+		if n != 3 {
+			t.Errorf("ScanPrio went on after fn returned false: %d calls", n)
+		}
+	}
+	if err := s.ScanPrio(tag, codec.PrioUrgent+1, 0, func(Item) bool { return true }); err == nil {
+		t.Error("ScanPrio accepted prio 3")
+	}
+}
