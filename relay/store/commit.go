@@ -208,9 +208,9 @@ type writer struct {
 	fx  *effects      // of the request being run
 	err error
 
-	meta, meta0                                                 meta
-	env, tag, evict, evictTag, seenExp, tagBytes, auth, authAge *bbolt.Bucket
-	owed                                                        map[string]*bbolt.Bucket
+	meta, meta0                                       meta
+	env, tag, evict, seenExp, tagBytes, auth, authAge *bbolt.Bucket
+	owed                                              map[string]*bbolt.Bucket
 }
 
 func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
@@ -218,22 +218,23 @@ func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 		env:      tx.Bucket(bucketEnv),
 		tag:      tx.Bucket(bucketTag),
 		evict:    tx.Bucket(bucketEvict),
-		evictTag: tx.Bucket(bucketEvictTag),
 		seenExp:  tx.Bucket(bucketSeenExp),
 		tagBytes: tx.Bucket(bucketTagBytes),
 		auth:     tx.Bucket(bucketAuth),
 		authAge:  tx.Bucket(bucketAuthAge),
 		owed:     map[string]*bbolt.Bucket{},
 	}
-	// Keys that mostly grow fill pages almost fully when split; the rest
-	// keep bbolt's default of half.
-	w.evict.FillPercent = fillAppendBuckets
-	w.seenExp.FillPercent = fillAppendBuckets
-	w.authAge.FillPercent = fillAppendBuckets
+	// Keys that only grow (seen expiry, seq, accepted number) fill pages
+	// fully when split; eviction keys mostly grow (by prio, expiry); the
+	// rest keep bbolt's default of half, which suits keys inserted in the
+	// middle (a higher fill there leaves many near-empty pages).
+	w.evict.FillPercent = fillEvict
+	w.seenExp.FillPercent = fillAppend
+	w.authAge.FillPercent = fillAppend
 	owed := tx.Bucket(bucketOwed)
 	for _, l := range s.opts.Links {
 		b := owed.Bucket([]byte(l))
-		b.FillPercent = fillAppendBuckets
+		b.FillPercent = fillAppend
 		w.owed[l] = b
 	}
 	m := tx.Bucket(bucketMeta)

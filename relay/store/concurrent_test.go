@@ -86,9 +86,9 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Bytes %d over the quota %d", st.Bytes, 300*unit)
 	}
 	stored := countStored(t, s)
-	if st.Count != stored || countKeys(t, s, bucketEvict) != stored || countKeys(t, s, bucketEvictTag) != stored {
-		t.Errorf("Count %d, records %d, eviction index %d, per-tag %d: out of step",
-			st.Count, stored, countKeys(t, s, bucketEvict), countKeys(t, s, bucketEvictTag))
+	if st.Count != stored || countKeys(t, s, bucketEvict) != stored || countKeys(t, s, bucketTag) != stored {
+		t.Errorf("Count %d, records %d, eviction index %d, tag index %d: out of step",
+			st.Count, stored, countKeys(t, s, bucketEvict), countKeys(t, s, bucketTag))
 	}
 	if seen := countKeys(t, s, bucketEnv); countKeys(t, s, bucketSeenExp) != seen {
 		t.Errorf("%d records but %d seen-expiry entries", seen, countKeys(t, s, bucketSeenExp))

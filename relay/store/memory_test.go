@@ -18,13 +18,16 @@ import (
 
 // The memory budget (DESIGN.md "Budgets"): 40 MB resident with 100,000
 // envelopes stored. TestMemory100k fills a store with 100,000 envelopes of
-// 60-byte bodies over 1,000 tags with one outbound link, then measures a
-// fresh process: Open time and VmRSS after Open and after reading
-// everything (Scan of every tag, Pending of the link, a Sweep). It takes a
-// minute, so it runs only with CAIRN_STORE_MEMORY=1.
+// 60-byte bodies over 1,000 tags from 512 concurrent writers (group
+// commits, as under load), then measures a fresh process: Open time and
+// VmRSS, RssAnon and RssFile after Open and after reading everything (Scan
+// of every tag, Pending of the link, a Sweep). It does so with no links
+// (the relay today: only the local inbox) and with one. It takes a couple
+// of minutes, so it runs only with CAIRN_STORE_MEMORY=1.
 const (
 	envMemory      = "CAIRN_STORE_MEMORY"
 	envMemoryChild = "CAIRN_STORE_MEMORY_CHILD"
+	envMemoryLinks = "CAIRN_STORE_MEMORY_LINKS" // comma-separated Options.Links of the child
 	memEnvelopes   = 100_000
 	memTags        = 1000
 )
@@ -33,8 +36,14 @@ func TestMemory100k(t *testing.T) {
 	if os.Getenv(envMemory) == "" {
 		t.Skip("set CAIRN_STORE_MEMORY=1 to fill 100,000 envelopes and measure RSS")
 	}
+	for _, links := range [][]string{nil, {"uplink:0"}} {
+		t.Run(fmt.Sprintf("links=%d", len(links)), func(t *testing.T) { memory100k(t, links) })
+	}
+}
+
+func memory100k(t *testing.T, links []string) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	s := openTest(t, Options{Path: path, Links: []string{"uplink:0"}})
+	s := openTest(t, Options{Path: path, Links: links})
 	start := time.Now()
 	fill(t, s, memEnvelopes, 512, func(i int) *codec.Envelope {
 		return newEnv(tagOf2(i%memTags), codec.Prio(i%3), 7*24*3600)
@@ -51,7 +60,8 @@ func TestMemory100k(t *testing.T) {
 	t.Logf("file %.1f MiB", float64(fi.Size())/(1<<20))
 	for _, mode := range []string{"freelist-sync", "no-freelist-sync"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envMemoryChild+"="+path, "CAIRN_STORE_FREELIST="+mode)
+		cmd.Env = append(os.Environ(), envMemoryChild+"="+path, "CAIRN_STORE_FREELIST="+mode,
+			envMemoryLinks+"="+strings.Join(links, ","))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", mode, err, out)
@@ -81,7 +91,11 @@ func memoryChild(path string) {
 	noFreelistSync = os.Getenv("CAIRN_STORE_FREELIST") == "no-freelist-sync"
 	before := procStatus("VmRSS")
 	start := time.Now()
-	s, err := Open(Options{Path: path, Logger: quiet, Links: []string{"uplink:0"}})
+	var links []string
+	if l := os.Getenv(envMemoryLinks); l != "" {
+		links = strings.Split(l, ",")
+	}
+	s, err := Open(Options{Path: path, Logger: quiet, Links: links})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
@@ -92,13 +106,15 @@ func memoryChild(path string) {
 	for i := range memTags {
 		s.Scan(tagOf2(i), func(Item) bool { n++; return true })
 	}
-	for after := uint64(0); ; {
-		items, _ := s.Pending("uplink:0", after, 0)
-		if len(items) == 0 {
-			break
+	for _, link := range links {
+		for after := uint64(0); ; {
+			items, _ := s.Pending(link, after, 0)
+			if len(items) == 0 {
+				break
+			}
+			n += len(items)
+			after = items[len(items)-1].Seq
 		}
-		n += len(items)
-		after = items[len(items)-1].Seq
 	}
 	s.Sweep()
 	runtime.GC()

@@ -115,9 +115,9 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	w.meta.seq++
 	r := record{
 		flags:   flagStored,
-		seenExp: w.age + w.s.opts.SeenRetention,
+		seenExp: ceilAge(w.age + w.s.opts.SeenRetention),
 		seq:     w.meta.seq,
-		expiry:  w.age + time.Duration(e.TTL)*time.Second,
+		expiry:  floorAge(w.age + time.Duration(e.TTL)*time.Second),
 		size:    size,
 		kind:    e.Kind,
 		prio:    e.Prio,
@@ -127,12 +127,13 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	}
 	if local {
 		r.flags |= flagLocal
-		w.put(w.tag, tagKey(e.To, e.Prio, r.seq), id[:])
 	}
+	// Every stored envelope is in the tag index (per-tag eviction walks
+	// it); Scan returns only the local ones.
+	w.put(w.tag, tagKey(e.To, e.Prio, r.seq), tagValue(id, r.expiry))
 	w.put(w.env, id[:], r.marshal())
 	w.put(w.seenExp, seenKey(r.seenExp, id), nil)
-	w.put(w.evict, evictKey(e.Prio, r.expiry, id), nil)
-	w.put(w.evictTag, evictTagKey(e.To, e.Prio, r.expiry, id), nil)
+	w.put(w.evict, evictKey(e.Prio, r.expiry, r.seq), id[:])
 	for link, b := range w.owed {
 		if link != from {
 			w.put(b, u64(r.seq), id[:])
@@ -155,7 +156,7 @@ func (w *writer) recordSeen(id codec.ID) {
 	if old, found := w.record(id); found {
 		w.forget(id, old)
 	}
-	r := record{seenExp: w.age + w.s.opts.SeenRetention}
+	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention)}
 	w.put(w.env, id[:], r.marshal())
 	w.put(w.seenExp, seenKey(r.seenExp, id), nil)
 }
@@ -180,11 +181,8 @@ func (w *writer) expunge(id codec.ID) {
 	if !found || !r.stored() {
 		return
 	}
-	if r.local() {
-		w.del(w.tag, tagKey(r.to, r.prio, r.seq))
-	}
-	w.del(w.evict, evictKey(r.prio, r.expiry, id))
-	w.del(w.evictTag, evictTagKey(r.to, r.prio, r.expiry, id))
+	w.del(w.tag, tagKey(r.to, r.prio, r.seq))
+	w.del(w.evict, evictKey(r.prio, r.expiry, r.seq))
 	for _, b := range w.owed {
 		w.del(b, u64(r.seq))
 	}

@@ -134,8 +134,7 @@ func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err e
 				next = bytes.Clone(k)
 				return nil
 			}
-			var id codec.ID
-			copy(id[:], v)
+			id, _ := parseTagValue(v)
 			rv := env.Get(id[:])
 			if rv == nil {
 				continue
@@ -143,6 +142,9 @@ func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err e
 			r, err := unmarshalRecord(rv)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", id, err)
+			}
+			if !r.local() {
+				continue // a copy kept only for links
 			}
 			if it, ok := r.item(id, now); ok {
 				items = append(items, it)

@@ -14,9 +14,8 @@ import (
 var (
 	bucketMeta     = []byte("meta")     // name → big-endian uint64 counter
 	bucketEnv      = []byte("env")      // id → record (seen entry, optionally with the stored envelope)
-	bucketTag      = []byte("tag")      // tag ‖ 255−prio ‖ seq → id; local delivery order
-	bucketEvict    = []byte("evict")    // prio ‖ expiry ‖ id → nil; global eviction and expiry order
-	bucketEvictTag = []byte("evicttag") // tag ‖ prio ‖ expiry ‖ id → nil; per-tag eviction order
+	bucketTag      = []byte("tag")      // tag ‖ 255−prio ‖ seq → id ‖ expiry; delivery and per-tag eviction order
+	bucketEvict    = []byte("evict")    // prio ‖ expiry ‖ seq → id; global eviction and expiry order
 	bucketSeenExp  = []byte("seenexp")  // seen expiry ‖ id → nil; forgetting seen ids
 	bucketTagBytes = []byte("tagbytes") // tag → stored bytes for that tag (absent when 0)
 	bucketOwed     = []byte("owed")     // link name → bucket of seq → id
@@ -27,7 +26,7 @@ var (
 // Keys in bucketMeta.
 var (
 	metaSchema    = []byte("schema")    // schemaVersion
-	metaAge       = []byte("age")       // store age checkpoint, nanoseconds
+	metaAge       = []byte("age")       // store age checkpoint, nanoseconds (records and keys use seconds)
 	metaSeq       = []byte("seq")       // last Seq handed out
 	metaCount     = []byte("count")     // stored envelopes
 	metaBytes     = []byte("bytes")     // their encoded bytes
@@ -35,33 +34,60 @@ var (
 	metaAuthCount = []byte("authcount") // keys in bucketAuth
 )
 
-// schemaVersion is the on-disk layout described in this file. Open refuses
-// any other.
-const schemaVersion = 1
+// schemaVersion is the on-disk layout described in this file and in
+// docs/store.md. Open refuses any other.
+//
+//	1: ages in nanoseconds, per-tag eviction index (bucket "evicttag").
+//	2: ages in whole seconds, no "evicttag" (the tag index carries expiry),
+//	   one-byte size overhead in records, every stored envelope in "tag".
+const schemaVersion = 2
 
-// Record layout, the value in bucketEnv. All integers big-endian.
+// Record layout, the value in bucketEnv. All integers big-endian; ages are
+// whole seconds of store age (uint32: 136 years). A seen expiry is rounded
+// up (an id is remembered at least SeenRetention); an envelope's expiry is
+// rounded down, so that its ttl reads back as stored, never more (it loses
+// under a second of life here and, by rounding up on read, gains under one
+// per hop).
 //
 //	[0]      flags
-//	[1:9]    seen expiry (store age, ns): the id counts as seen until then
+//	[1:5]    seen expiry: the id counts as seen until then
 //	--- only when flags&flagStored ---
-//	[9:17]   seq
-//	[17:25]  expiry (store age, ns)
-//	[25:29]  size: encoded envelope bytes, as counted against the quotas
-//	[29]     kind
-//	[30]     prio
-//	[31]     hops
-//	[32:40]  to (routing tag)
-//	[40:]    body
+//	[5:13]   seq
+//	[13:17]  expiry
+//	[17]     size − len(body): the CBOR overhead of the encoded envelope, as
+//	         counted against the quotas at Put (at most 25 bytes)
+//	[18]     kind
+//	[19]     prio
+//	[20]     hops
+//	[21:29]  to (routing tag)
+//	[29:]    body
 //
-// The envelope is kept as fields rather than CBOR: it is 4 bytes smaller per
-// envelope and needs no decoding on Scan. Its ttl is derived from expiry.
+// The envelope is kept as fields rather than CBOR: it is smaller and needs
+// no decoding on Scan. Its ttl is derived from expiry.
 const (
 	flagStored = 1 << 0 // the record holds an envelope, not only a seen entry
-	flagLocal  = 1 << 1 // the envelope is in bucketTag (delivered to LinkLocal)
+	flagLocal  = 1 << 1 // the envelope is delivered to LinkLocal (Scan returns it)
 
-	seenRecordBytes = 9
-	recordHeader    = 40
+	seenRecordBytes = 5
+	recordHeader    = 29
+	ageBytes        = 4 // an age in keys and records: uint32 seconds
 )
+
+// ageUnit is the resolution of ages on disk.
+const ageUnit = time.Second
+
+// ceilAge and floorAge round a store age to ageUnit; every age written to
+// disk is rounded by one of them.
+func ceilAge(d time.Duration) time.Duration  { return (d + ageUnit - 1) / ageUnit * ageUnit }
+func floorAge(d time.Duration) time.Duration { return d / ageUnit * ageUnit }
+
+func appendAge(b []byte, d time.Duration) []byte {
+	return binary.BigEndian.AppendUint32(b, uint32(d/ageUnit))
+}
+
+func readAge(b []byte) time.Duration {
+	return time.Duration(binary.BigEndian.Uint32(b)) * ageUnit
+}
 
 type record struct {
 	flags   byte
@@ -80,24 +106,17 @@ func (r *record) stored() bool { return r.flags&flagStored != 0 }
 func (r *record) local() bool  { return r.flags&flagLocal != 0 }
 
 func (r *record) marshal() []byte {
+	b := make([]byte, 0, recordHeader+len(r.body))
+	b = append(b, r.flags)
+	b = appendAge(b, r.seenExp)
 	if !r.stored() {
-		b := make([]byte, seenRecordBytes)
-		b[0] = r.flags
-		binary.BigEndian.PutUint64(b[1:], uint64(r.seenExp))
 		return b
 	}
-	b := make([]byte, recordHeader+len(r.body))
-	b[0] = r.flags
-	binary.BigEndian.PutUint64(b[1:], uint64(r.seenExp))
-	binary.BigEndian.PutUint64(b[9:], r.seq)
-	binary.BigEndian.PutUint64(b[17:], uint64(r.expiry))
-	binary.BigEndian.PutUint32(b[25:], uint32(r.size))
-	b[29] = byte(r.kind)
-	b[30] = byte(r.prio)
-	b[31] = r.hops
-	copy(b[32:40], r.to[:])
-	copy(b[40:], r.body)
-	return b
+	b = binary.BigEndian.AppendUint64(b, r.seq)
+	b = appendAge(b, r.expiry)
+	b = append(b, byte(r.size-len(r.body)), byte(r.kind), byte(r.prio), r.hops)
+	b = append(b, r.to[:]...)
+	return append(b, r.body...)
 }
 
 func unmarshalRecord(b []byte) (record, error) {
@@ -106,21 +125,21 @@ func unmarshalRecord(b []byte) (record, error) {
 		return r, fmt.Errorf("record of %d bytes", len(b))
 	}
 	r.flags = b[0]
-	r.seenExp = time.Duration(binary.BigEndian.Uint64(b[1:]))
+	r.seenExp = readAge(b[1:])
 	if !r.stored() {
 		return r, nil
 	}
 	if len(b) < recordHeader {
 		return r, fmt.Errorf("stored record of %d bytes", len(b))
 	}
-	r.seq = binary.BigEndian.Uint64(b[9:])
-	r.expiry = time.Duration(binary.BigEndian.Uint64(b[17:]))
-	r.size = int(binary.BigEndian.Uint32(b[25:]))
-	r.kind = codec.Kind(b[29])
-	r.prio = codec.Prio(b[30])
-	r.hops = b[31]
-	copy(r.to[:], b[32:40])
-	r.body = b[40:]
+	r.seq = binary.BigEndian.Uint64(b[5:])
+	r.expiry = readAge(b[13:])
+	r.kind = codec.Kind(b[18])
+	r.prio = codec.Prio(b[19])
+	r.hops = b[20]
+	copy(r.to[:], b[21:29])
+	r.body = b[29:]
+	r.size = int(b[17]) + len(r.body)
 	return r, nil
 }
 
@@ -147,7 +166,8 @@ func (r *record) item(id codec.ID, now time.Duration) (Item, bool) {
 
 // ttlSeconds rounds remaining life up to whole seconds, so that an envelope
 // that is still alive never reads as ttl 0. Each hop can so add less than a
-// second of life; hops are capped, so the total is bounded.
+// second of life (and storing, which rounds expiry down, takes less than
+// one); hops are capped, so the total is bounded.
 func ttlSeconds(remaining time.Duration) uint32 {
 	s := (remaining + time.Second - 1) / time.Second
 	if s > math.MaxUint32 {
@@ -169,27 +189,32 @@ func tagKey(tag codec.Tag, prio codec.Prio, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func evictKey(prio codec.Prio, expiry time.Duration, id codec.ID) []byte {
-	k := make([]byte, 0, 1+8+codec.IDSize)
+// tagValue is the tag index's value: id ‖ expiry, so that per-tag eviction
+// needs no record reads.
+func tagValue(id codec.ID, expiry time.Duration) []byte {
+	return appendAge(append(make([]byte, 0, codec.IDSize+ageBytes), id[:]...), expiry)
+}
+
+func parseTagValue(v []byte) (codec.ID, time.Duration) {
+	return codec.ID(v[:codec.IDSize]), readAge(v[codec.IDSize:])
+}
+
+// evictKey is prio ‖ expiry ‖ seq; the value is the id. Ages have whole
+// seconds, so envelopes often share an expiry: seq breaks the tie, oldest
+// first.
+func evictKey(prio codec.Prio, expiry time.Duration, seq uint64) []byte {
+	k := make([]byte, 0, 1+ageBytes+8)
 	k = append(k, byte(prio))
-	k = binary.BigEndian.AppendUint64(k, uint64(expiry))
-	return append(k, id[:]...)
+	k = appendAge(k, expiry)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func evictTagKey(tag codec.Tag, prio codec.Prio, expiry time.Duration, id codec.ID) []byte {
-	k := make([]byte, 0, codec.TagSize+1+8+codec.IDSize)
-	k = append(k, tag[:]...)
-	return append(k, evictKey(prio, expiry, id)...)
-}
-
-// parseEvictKey reads prio ‖ expiry ‖ id (the tail of both eviction keys).
-func parseEvictKey(k []byte) (codec.Prio, time.Duration, codec.ID) {
-	var id codec.ID
-	copy(id[:], k[9:])
-	return codec.Prio(k[0]), time.Duration(binary.BigEndian.Uint64(k[1:9])), id
+// parseEvictKey reads prio ‖ expiry ‖ seq.
+func parseEvictKey(k []byte) (codec.Prio, time.Duration) {
+	return codec.Prio(k[0]), readAge(k[1:])
 }
 
 func seenKey(exp time.Duration, id codec.ID) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+codec.IDSize), uint64(exp))
+	k := appendAge(make([]byte, 0, ageBytes+codec.IDSize), exp)
 	return append(k, id[:]...)
 }

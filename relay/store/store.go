@@ -30,12 +30,13 @@ const (
 
 // Implementation limits.
 const (
-	maxBatch          = 1024 // requests in one group commit; the request channel holds as many
-	sweepChunk        = 4096 // deletions per sweep transaction, so a backlog never makes one huge commit
-	scanChunk         = 64   // items Scan reads per read transaction before calling fn
-	maxPendingLimit   = 4096 // items one Pending call returns at most
-	openLockTimeout   = 2 * time.Second
-	fillAppendBuckets = 0.95 // bbolt fill for buckets whose keys mostly grow (seq, expiry)
+	maxBatch        = 1024 // requests in one group commit; the request channel holds as many
+	sweepChunk      = 4096 // deletions per sweep transaction, so a backlog never makes one huge commit
+	scanChunk       = 64   // items Scan reads per read transaction before calling fn
+	maxPendingLimit = 4096 // items one Pending call returns at most
+	openLockTimeout = 2 * time.Second
+	fillAppend      = 1.0  // bbolt fill for buckets whose keys only grow (seq, seen expiry)
+	fillEvict       = 0.95 // bbolt fill for the eviction index: keys grow while ttls are alike
 )
 
 // Sentinel errors. Put and PutReceipt wrap some of them with detail; use
@@ -48,6 +49,7 @@ var (
 	ErrHopLimit  = errors.New("hop limit exceeded")
 	ErrClosed    = errors.New("store closed")
 	ErrStaleAuth = errors.New("stale auth stamp")
+	ErrFormat    = errors.New("unknown store file format") // Open: the file's format version is not this build's
 )
 
 // Options configures a Store. Only Path is required; Open fills in every
@@ -241,20 +243,25 @@ func boltOptions() *bbolt.Options {
 
 // init creates the buckets, checks the schema and loads the counters.
 func (s *Store) init(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketEnv, bucketTag, bucketEvict, bucketEvictTag,
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if v := getU64(meta, metaSchema); v != schemaVersion {
+			return fmt.Errorf("%w: file has format version %d, this build reads only %d (see docs/store.md)",
+				ErrFormat, v, schemaVersion)
+		}
+	} else if tx.Bucket(bucketEnv) != nil {
+		return fmt.Errorf("%w: file has no format version", ErrFormat)
+	}
+	for _, name := range [][]byte{bucketMeta, bucketEnv, bucketTag, bucketEvict,
 		bucketSeenExp, bucketTagBytes, bucketOwed, bucketAuth, bucketAuthAge} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("creating bucket %s: %w", name, err)
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	switch v := getU64(meta, metaSchema); {
-	case v == 0:
+	if getU64(meta, metaSchema) == 0 {
 		if err := meta.Put(metaSchema, u64(schemaVersion)); err != nil {
 			return err
 		}
-	case v != schemaVersion:
-		return fmt.Errorf("schema version %d, want %d", v, schemaVersion)
 	}
 	s.ageBase = time.Duration(getU64(meta, metaAge))
 	s.stats.Count = int(getU64(meta, metaCount))

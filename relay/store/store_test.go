@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -468,5 +469,26 @@ func TestScanPrio(t *testing.T) {
 	}
 	if err := s.ScanPrio(tag, codec.PrioUrgent+1, 0, func(Item) bool { return true }); err == nil {
 		t.Error("ScanPrio accepted prio 3")
+	}
+}
+
+// Open refuses a file of another format version, naming both versions.
+func TestOpenRefusesUnknownFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := Open(Options{Path: path, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, newEnv(tagOf(1), codec.PrioNormal, 3600), LinkLocal)
+	s.Close()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaSchema, u64(1)) })
+	db.Close()
+	_, err = Open(Options{Path: path, Logger: quiet})
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "version 1") {
+		t.Errorf("Open of a version-1 file = %v, want ErrFormat naming version 1", err)
 	}
 }

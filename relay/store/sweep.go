@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"time"
 
 	"github.com/cairnmesh/cairn/codec"
@@ -41,12 +40,11 @@ func (w *writer) sweep(limit int) (expired int, more bool) {
 	c := w.evict.Cursor()
 	for p := codec.PrioBulk; p <= codec.PrioUrgent; p++ {
 		prefix := []byte{byte(p)}
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(dead) < limit; k, _ = c.Next() {
-			_, exp, id := parseEvictKey(k)
-			if exp > w.age {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(dead) < limit; k, v = c.Next() {
+			if _, exp := parseEvictKey(k); exp > w.age {
 				break
 			}
-			dead = append(dead, id)
+			dead = append(dead, codec.ID(v))
 		}
 	}
 	for _, id := range dead {
@@ -62,12 +60,12 @@ func (w *writer) sweep(limit int) (expired int, more bool) {
 	var forgotten []seen
 	c = w.seenExp.Cursor()
 	for k, _ := c.First(); k != nil && len(dead)+len(forgotten) < limit; k, _ = c.Next() {
-		exp := time.Duration(binary.BigEndian.Uint64(k))
+		exp := readAge(k)
 		if exp > w.age {
 			break
 		}
 		f := seen{key: bytes.Clone(k), exp: exp}
-		copy(f.id[:], k[8:])
+		copy(f.id[:], k[ageBytes:])
 		forgotten = append(forgotten, f)
 	}
 	for _, f := range forgotten {
