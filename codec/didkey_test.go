@@ -85,3 +85,47 @@ func TestBase58(t *testing.T) {
 		}
 	}
 }
+
+// TestX25519DIDKeyW3CVectors checks FormatX25519DIDKey and ParseX25519DIDKey
+// against the X25519 vectors published with the W3C did:key method.
+func TestX25519DIDKeyW3CVectors(t *testing.T) {
+	b, err := os.ReadFile("testdata/didkey-w3c-x25519.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Source  string
+		Vectors []struct {
+			DID             string `json:"did"`
+			PublicKeyBase58 string `json:"public_key_base58"`
+		}
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Vectors) == 0 {
+		t.Fatal("no vectors")
+	}
+	for _, v := range file.Vectors {
+		t.Run(v.DID, func(t *testing.T) {
+			pub, err := base58Decode(v.PublicKeyBase58)
+			if err != nil || len(pub) != X25519KeySize {
+				t.Fatalf("base58Decode(%s) = %x, %v", v.PublicKeyBase58, pub, err)
+			}
+			if got := FormatX25519DIDKey(pub); got != v.DID {
+				t.Errorf("FormatX25519DIDKey = %s, want %s", got, v.DID)
+			}
+			got, err := ParseX25519DIDKey(v.DID)
+			if err != nil || !bytes.Equal(got, pub) {
+				t.Errorf("ParseX25519DIDKey = %x, %v; want %x", got, err, pub)
+			}
+			if _, err := ParseDIDKey(v.DID); err == nil {
+				t.Error("ParseDIDKey accepted an X25519 did:key")
+			}
+		})
+	}
+	ed := FormatDIDKey(make(ed25519.PublicKey, ed25519.PublicKeySize))
+	if _, err := ParseX25519DIDKey(ed); err == nil {
+		t.Error("ParseX25519DIDKey accepted an Ed25519 did:key")
+	}
+}
