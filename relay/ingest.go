@@ -73,7 +73,11 @@ func (r *Relay) account(id codec.ID, err error, who string) {
 	default:
 		_, reason := refusal(err)
 		r.stats.refuse(reason)
-		r.log.Warn("envelope refused", "client", who, "reason", reason, "id", id, "err", err)
+		if id == (codec.ID{}) { // it did not decode far enough to have one
+			r.log.Warn("envelope refused", "client", who, "reason", reason, "err", err)
+		} else {
+			r.log.Warn("envelope refused", "client", who, "reason", reason, "id", id, "err", err)
+		}
 	}
 }
 

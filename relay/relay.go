@@ -113,7 +113,7 @@ func New(opts Options) (*Relay, error) {
 	caps.SharedSubAvailable = 0
 	r.broker = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       log.With("component", "mqtt"),
+		Logger:       slog.New(brokerLogHandler{log.Handler()}).With("component", "mqtt"),
 	})
 	if err := r.broker.AddHook(&hook{r: r}, nil); err != nil {
 		st.Close()
