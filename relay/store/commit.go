@@ -229,7 +229,7 @@ func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 	// rest keep bbolt's default of half, which suits keys inserted in the
 	// middle (a higher fill there leaves many near-empty pages).
 	w.evict.FillPercent = fillEvict
-	w.seenExp.FillPercent = fillAppend
+	w.seenExp.FillPercent = fillAppend // keys grow: seen expiry ‖ seq
 	w.authAge.FillPercent = fillAppend
 	owed := tx.Bucket(bucketOwed)
 	for _, l := range s.opts.Links {

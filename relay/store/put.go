@@ -132,7 +132,7 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	// it); Scan returns only the local ones.
 	w.put(w.tag, tagKey(e.To, e.Prio, r.seq), tagValue(id, r.expiry))
 	w.put(w.env, id[:], r.marshal())
-	w.put(w.seenExp, seenKey(r.seenExp, id), nil)
+	w.put(w.seenExp, seenKey(r.seenExp, r.seq), id[:])
 	w.put(w.evict, evictKey(e.Prio, r.expiry, r.seq), id[:])
 	for link, b := range w.owed {
 		if link != from {
@@ -156,9 +156,10 @@ func (w *writer) recordSeen(id codec.ID) {
 	if old, found := w.record(id); found {
 		w.forget(id, old)
 	}
-	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention)}
+	w.meta.seq++
+	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention), seq: w.meta.seq}
 	w.put(w.env, id[:], r.marshal())
-	w.put(w.seenExp, seenKey(r.seenExp, id), nil)
+	w.put(w.seenExp, seenKey(r.seenExp, r.seq), id[:])
 }
 
 // forget removes an old record of id whose seen entry has expired but was
@@ -169,7 +170,7 @@ func (w *writer) forget(id codec.ID, old record) {
 		w.expunge(id)
 		w.fx.expired++
 	}
-	w.del(w.seenExp, seenKey(old.seenExp, id))
+	w.del(w.seenExp, seenKey(old.seenExp, old.seq))
 	w.del(w.env, id[:])
 }
 
@@ -189,7 +190,7 @@ func (w *writer) expunge(id codec.ID) {
 	w.addTagBytes(r.to, -int64(r.size))
 	w.meta.count--
 	w.meta.bytes -= uint64(r.size)
-	seen := record{seenExp: r.seenExp}
+	seen := record{seenExp: r.seenExp, seq: r.seq}
 	w.put(w.env, id[:], seen.marshal())
 }
 

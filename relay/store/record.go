@@ -16,7 +16,7 @@ var (
 	bucketEnv      = []byte("env")      // id → record (seen entry, optionally with the stored envelope)
 	bucketTag      = []byte("tag")      // tag ‖ 255−prio ‖ seq → id ‖ expiry; delivery and per-tag eviction order
 	bucketEvict    = []byte("evict")    // prio ‖ expiry ‖ seq → id; global eviction and expiry order
-	bucketSeenExp  = []byte("seenexp")  // seen expiry ‖ id → nil; forgetting seen ids
+	bucketSeenExp  = []byte("seenexp")  // seen expiry ‖ seq → id; forgetting seen ids
 	bucketTagBytes = []byte("tagbytes") // tag → stored bytes for that tag (absent when 0)
 	bucketOwed     = []byte("owed")     // link name → bucket of seq → id
 	bucketAuth     = []byte("auth")     // Ed25519 key → stamp ‖ accepted number
@@ -51,8 +51,8 @@ const schemaVersion = 2
 //
 //	[0]      flags
 //	[1:5]    seen expiry: the id counts as seen until then
+//	[5:13]   seq: of the envelope, or for a seen entry alone its own
 //	--- only when flags&flagStored ---
-//	[5:13]   seq
 //	[13:17]  expiry
 //	[17]     size − len(body): the CBOR overhead of the encoded envelope, as
 //	         counted against the quotas at Put (at most 25 bytes)
@@ -68,7 +68,7 @@ const (
 	flagStored = 1 << 0 // the record holds an envelope, not only a seen entry
 	flagLocal  = 1 << 1 // the envelope is delivered to LinkLocal (Scan returns it)
 
-	seenRecordBytes = 5
+	seenRecordBytes = 13
 	recordHeader    = 29
 	ageBytes        = 4 // an age in keys and records: uint32 seconds
 )
@@ -109,10 +109,10 @@ func (r *record) marshal() []byte {
 	b := make([]byte, 0, recordHeader+len(r.body))
 	b = append(b, r.flags)
 	b = appendAge(b, r.seenExp)
+	b = binary.BigEndian.AppendUint64(b, r.seq)
 	if !r.stored() {
 		return b
 	}
-	b = binary.BigEndian.AppendUint64(b, r.seq)
 	b = appendAge(b, r.expiry)
 	b = append(b, byte(r.size-len(r.body)), byte(r.kind), byte(r.prio), r.hops)
 	b = append(b, r.to[:]...)
@@ -126,13 +126,13 @@ func unmarshalRecord(b []byte) (record, error) {
 	}
 	r.flags = b[0]
 	r.seenExp = readAge(b[1:])
+	r.seq = binary.BigEndian.Uint64(b[5:])
 	if !r.stored() {
 		return r, nil
 	}
 	if len(b) < recordHeader {
 		return r, fmt.Errorf("stored record of %d bytes", len(b))
 	}
-	r.seq = binary.BigEndian.Uint64(b[5:])
 	r.expiry = readAge(b[13:])
 	r.kind = codec.Kind(b[18])
 	r.prio = codec.Prio(b[19])
@@ -214,7 +214,10 @@ func parseEvictKey(k []byte) (codec.Prio, time.Duration) {
 	return codec.Prio(k[0]), readAge(k[1:])
 }
 
-func seenKey(exp time.Duration, id codec.ID) []byte {
-	k := appendAge(make([]byte, 0, ageBytes+codec.IDSize), exp)
-	return append(k, id[:]...)
+// seenKey is seen expiry ‖ seq; the value is the id. Seen expiries have
+// whole seconds: seq keeps the keys growing within one, so the bucket only
+// appends.
+func seenKey(exp time.Duration, seq uint64) []byte {
+	k := appendAge(make([]byte, 0, ageBytes+8), exp)
+	return binary.BigEndian.AppendUint64(k, seq)
 }

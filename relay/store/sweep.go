@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 
 	"github.com/cairnmesh/cairn/codec"
@@ -59,17 +60,19 @@ func (w *writer) sweep(limit int) (expired int, more bool) {
 	}
 	var forgotten []seen
 	c = w.seenExp.Cursor()
-	for k, _ := c.First(); k != nil && len(dead)+len(forgotten) < limit; k, _ = c.Next() {
+	for k, v := c.First(); k != nil && len(dead)+len(forgotten) < limit; k, v = c.Next() {
 		exp := readAge(k)
 		if exp > w.age {
 			break
 		}
-		f := seen{key: bytes.Clone(k), exp: exp}
-		copy(f.id[:], k[ageBytes:])
+		f := seen{key: bytes.Clone(k), exp: exp, id: codec.ID(v)}
 		forgotten = append(forgotten, f)
 	}
 	for _, f := range forgotten {
-		if r, found := w.record(f.id); found && r.seenExp == f.exp {
+		// The record may be a newer one of the same id (the old seen entry
+		// expired, was not swept yet, and the id came again): then only
+		// the stale key goes.
+		if r, found := w.record(f.id); found && r.seq == binary.BigEndian.Uint64(f.key[ageBytes:]) {
 			if r.stored() { // cannot happen: expiry never passes seen expiry
 				w.expunge(f.id)
 				expired++
