@@ -126,16 +126,21 @@ func (d *deliverer) run() {
 	}
 }
 
-// next returns up to window envelopes not yet sent, in delivery order.
+// next returns up to window envelopes not yet sent, in delivery order. Each
+// priority is read from just past the last one sent, so the cost follows
+// what is new, not what the inbox holds.
 func (d *deliverer) next() ([]store.Item, error) {
 	var batch []store.Item
-	err := d.s.r.store.Scan(d.tag, func(it store.Item) bool {
-		if it.Seq > d.sent[it.Envelope.Prio] {
+	for p := codec.PrioUrgent; len(batch) < d.window; p-- {
+		err := d.s.r.store.ScanPrio(d.tag, p, d.sent[p], func(it store.Item) bool {
 			batch = append(batch, it)
+			return len(batch) < d.window
+		})
+		if err != nil || p == codec.PrioBulk {
+			return batch, err
 		}
-		return len(batch) < d.window
-	})
-	return batch, err
+	}
+	return batch, nil
 }
 
 // acquire waits for a free window slot; false means stop.

@@ -24,10 +24,12 @@ func (r *Relay) Ingest(raw []byte, from string) (codec.ID, error) {
 	return res.id, res.err
 }
 
-// ingest decodes and validates raw on the caller's goroutine, then stores it
-// on another so that the caller can go on reading while the store gathers a
-// group commit. done is called exactly once: when the envelope is durable,
-// or with the reason it was refused. who names the sender in logs.
+// ingest decodes and validates raw on the caller's goroutine, then queues it
+// for the store and returns, so that the caller can go on reading while the
+// store gathers a group commit. Envelopes are committed in the order ingest
+// is called. done is called exactly once: when the envelope is durable, or
+// with the reason it was refused; it may run on the store's committer, so it
+// must not block. who names the sender in logs.
 func (r *Relay) ingest(raw []byte, from, who string, done func(codec.ID, error)) {
 	finish := func(id codec.ID, err error) {
 		r.account(id, err, who)
@@ -39,28 +41,22 @@ func (r *Relay) ingest(raw []byte, from, who string, done func(codec.ID, error))
 		return
 	}
 	id := e.ID()
-	var receipt *codec.Receipt
-	if e.Kind == codec.KindReceipt {
-		if receipt, err = codec.OpenReceipt(e); err != nil {
-			finish(id, err)
-			return
-		}
+	if e.Kind != codec.KindReceipt {
+		r.store.PutAsync(e, from, finish)
+		return
 	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if receipt != nil {
-			n, err := r.store.PutReceipt(e, receipt.IDs, from)
-			if err == nil {
-				r.stats.receipts.Add(1)
-				r.log.Debug("receipt applied", "from", who, "tag", e.To, "deleted", n)
-			}
-			finish(id, err)
-			return
-		}
-		_, err := r.store.Put(e, from)
+	receipt, err := codec.OpenReceipt(e)
+	if err != nil {
 		finish(id, err)
-	}()
+		return
+	}
+	r.store.PutReceiptAsync(e, receipt.IDs, from, func(n int, err error) {
+		if err == nil {
+			r.stats.receipts.Add(1)
+			r.log.Debug("receipt applied", "from", who, "tag", e.To, "deleted", n)
+		}
+		finish(id, err)
+	})
 }
 
 // account counts and logs the outcome of one ingest.

@@ -54,7 +54,7 @@ type Relay struct {
 	sessions map[*mqtt.Client]*session
 	inboxes  map[codec.Tag]map[*deliverer]struct{} // active deliverers by tag
 
-	wg sync.WaitGroup // ackers, deliverers and in-flight ingests
+	wg sync.WaitGroup // ackers and deliverers
 }
 
 // New opens the store in the configured data directory, binds the
