@@ -22,9 +22,11 @@
 //
 // All writes go to one committer goroutine that commits every request
 // already queued in one bbolt transaction and one fsync (group commit, at
-// most 1,024 requests per commit, no added delay; see commit.go). Reads
-// (Get, Scan, Pending, Seen) are bbolt read transactions that never wait for
-// the committer.
+// most 1,024 requests per commit, no added delay; see commit.go). PutAsync
+// and PutReceiptAsync queue without waiting and call done after the commit,
+// in queue order, so a caller can pipeline and still see outcomes in call
+// order. Reads (Get, Scan, ScanPrio, Pending, Seen) are bbolt read
+// transactions that never wait for the committer.
 //
 // # Bounds
 //
@@ -49,6 +51,6 @@
 // failed sweep or group commit. Error: a commit that failed (callers get
 // the error too). Debug: sweep results.
 //
-// The on-disk layout is in record.go; docs/store.md explains the design and
+// The on-disk layout (format version 2, checked at Open) is in record.go; docs/store.md explains the design and
 // the measurements behind it.
 package store
