@@ -27,6 +27,7 @@ func fuzzSeeds() map[string]map[string][]byte {
 			"empty":              {},
 		},
 	}
+	seeds["FuzzDecodeLinkFrame"] = linkSeeds()
 	return seeds
 }
 

@@ -1,0 +1,150 @@
+package radio
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Link frame format v1 (docs/radio.md, "Link frames"). The first byte is
+// VVTT IIII: version 01, type, and for fragments and NACKs the high four
+// bits of a 12-bit transfer id.
+//
+//	whole    40                      envelope (1 … 253 bytes)
+//	fragment 5i ii ss ss xx ll       data: transfer id i, sender s, index x, last index l
+//	nack     6i ii ss ss bb          bitmap (1 … 32 bytes): fragments base+k missing, bit k LSB first
+const (
+	linkVersion = 0x40 // 01 in the top two bits
+
+	LinkWhole    = 0x0 // an unfragmented envelope; header 1 byte
+	LinkFragment = 0x1 // one fragment of an envelope; header 6 bytes
+	LinkNack     = 0x2 // selective repeat: the fragments a receiver lacks
+
+	WholeHeaderBytes    = 1
+	FragmentHeaderBytes = 6
+	NackHeaderBytes     = 5
+
+	// MaxWholeEnvelope fits one frame of MaxFrameBytes.
+	MaxWholeEnvelope = MaxFrameBytes - WholeHeaderBytes // 253
+	// FragmentDataBytes is the data in every fragment but the last, which
+	// carries 1 … FragmentDataBytes.
+	FragmentDataBytes = MaxFrameBytes - FragmentHeaderBytes // 248
+	// MaxFragments and MaxLinkEnvelope bound a fragmented envelope: 256 ×
+	// 248 = 63,488 bytes. Larger envelopes (codec allows 64 KiB) are not
+	// carried over radio: Fragment refuses them.
+	MaxFragments    = 256
+	MaxLinkEnvelope = MaxFragments * FragmentDataBytes
+	maxNackBitmap   = MaxFragments / 8
+	MaxTransferID   = 0xFFF
+)
+
+// ErrBadLinkFrame is returned (wrapped) for every malformed link frame.
+var ErrBadLinkFrame = errors.New("bad link frame")
+
+// LinkFrame is a decoded link frame.
+type LinkFrame struct {
+	Type     byte
+	Transfer uint16 // fragment, nack: 0 … MaxTransferID
+	Sender   uint16 // fragment: the sender; nack: the sender of the transfer
+	Index    uint8  // fragment
+	Last     uint8  // fragment: index of the last fragment
+	Base     uint8  // nack: index of bit 0
+	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap
+}
+
+// Append encodes f after dst. It does not check f; DecodeLinkFrame does.
+func (f LinkFrame) Append(dst []byte) []byte {
+	switch f.Type {
+	case LinkWhole:
+		dst = append(dst, linkVersion)
+	case LinkFragment:
+		dst = append(dst, linkVersion|LinkFragment<<4|byte(f.Transfer>>8&0x0F), byte(f.Transfer), byte(f.Sender>>8), byte(f.Sender), f.Index, f.Last)
+	case LinkNack:
+		dst = append(dst, linkVersion|LinkNack<<4|byte(f.Transfer>>8&0x0F), byte(f.Transfer), byte(f.Sender>>8), byte(f.Sender), f.Base)
+	}
+	return append(dst, f.Data...)
+}
+
+// DecodeLinkFrame decodes an untrusted frame from the air strictly, so that
+// Append gives back exactly b. Data aliases b.
+func DecodeLinkFrame(b []byte) (LinkFrame, error) {
+	bad := func(format string, args ...any) (LinkFrame, error) {
+		return LinkFrame{}, fmt.Errorf("%w: %s", ErrBadLinkFrame, fmt.Sprintf(format, args...))
+	}
+	if len(b) == 0 || len(b) > MaxFrameBytes {
+		return bad("%d bytes", len(b))
+	}
+	if b[0]&0xC0 != linkVersion {
+		return bad("version bits %02b", b[0]>>6)
+	}
+	f := LinkFrame{Type: b[0] >> 4 & 0x3}
+	switch f.Type {
+	case LinkWhole:
+		if b[0]&0x0F != 0 {
+			return bad("reserved bits set")
+		}
+		if len(b) < 2 {
+			return bad("empty envelope")
+		}
+		f.Data = b[1:]
+	case LinkFragment:
+		if len(b) <= FragmentHeaderBytes {
+			return bad("fragment without data")
+		}
+		f.Transfer = uint16(b[0]&0x0F)<<8 | uint16(b[1])
+		f.Sender = uint16(b[2])<<8 | uint16(b[3])
+		f.Index, f.Last, f.Data = b[4], b[5], b[6:]
+		switch {
+		case f.Last == 0:
+			return bad("a fragmented envelope has at least two fragments")
+		case f.Index > f.Last:
+			return bad("fragment %d of %d", f.Index, int(f.Last)+1)
+		case f.Index < f.Last && len(f.Data) != FragmentDataBytes:
+			return bad("fragment %d carries %d bytes, not %d", f.Index, len(f.Data), FragmentDataBytes)
+		}
+	case LinkNack:
+		if len(b) <= NackHeaderBytes || len(b) > NackHeaderBytes+maxNackBitmap {
+			return bad("nack bitmap of %d bytes", len(b)-NackHeaderBytes)
+		}
+		f.Transfer = uint16(b[0]&0x0F)<<8 | uint16(b[1])
+		f.Sender = uint16(b[2])<<8 | uint16(b[3])
+		f.Base, f.Data = b[4], b[5:]
+		if f.Data[len(f.Data)-1] == 0 {
+			return bad("nack bitmap with a trailing zero byte")
+		}
+		if int(f.Base)+8*len(f.Data) > MaxFragments+7 {
+			return bad("nack bitmap past fragment 255")
+		}
+	default:
+		return bad("type %d", f.Type)
+	}
+	return f, nil
+}
+
+// AppendWhole appends the frame carrying env unfragmented.
+func AppendWhole(dst, env []byte) ([]byte, error) {
+	if len(env) == 0 || len(env) > MaxWholeEnvelope {
+		return nil, fmt.Errorf("whole frame: envelope of %d bytes, want 1 … %d", len(env), MaxWholeEnvelope)
+	}
+	return LinkFrame{Type: LinkWhole, Data: env}.Append(dst), nil
+}
+
+// Fragment splits env into fragment frames of transfer (0 … MaxTransferID)
+// from sender. Envelopes that fit a whole frame should be sent whole.
+func Fragment(sender, transfer uint16, env []byte) ([][]byte, error) {
+	if len(env) <= FragmentDataBytes {
+		return nil, fmt.Errorf("fragment: %d bytes fit one fragment; send whole", len(env))
+	}
+	if len(env) > MaxLinkEnvelope {
+		return nil, fmt.Errorf("fragment: envelope of %d bytes exceeds %d", len(env), MaxLinkEnvelope)
+	}
+	if transfer > MaxTransferID {
+		return nil, fmt.Errorf("fragment: transfer id %d exceeds %d", transfer, MaxTransferID)
+	}
+	n := (len(env) + FragmentDataBytes - 1) / FragmentDataBytes
+	out := make([][]byte, n)
+	for i := range n {
+		end := min((i+1)*FragmentDataBytes, len(env))
+		out[i] = LinkFrame{Type: LinkFragment, Transfer: transfer, Sender: sender, Index: uint8(i), Last: uint8(n - 1), Data: env[i*FragmentDataBytes : end]}.Append(nil)
+	}
+	return out, nil
+}

@@ -1,0 +1,194 @@
+package radio
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+func linkSeeds() map[string][]byte {
+	env := bytes.Repeat([]byte{0x87}, 600)
+	frags, _ := Fragment(0xBEEF, 0x123, env)
+	r := NewReassembler(ReassemblyOptions{})
+	d, _ := DecodeLinkFrame(frags[0])
+	r.Add(d)
+	nack, _ := r.Missing(0xBEEF, 0x123)
+	whole, _ := AppendWhole(nil, []byte{0x87, 1, 1})
+	return map[string][]byte{
+		"whole":          whole,
+		"fragment-first": frags[0],
+		"fragment-last":  frags[len(frags)-1],
+		"nack":           nack,
+		"bad-version":    {0x80, 1},
+		"bad-reserved":   {0x41, 1},
+		"short-fragment": {0x51, 0x23, 0xBE, 0xEF, 0, 2, 1, 2, 3},
+		"nack-trailing0": {0x61, 0x23, 0xBE, 0xEF, 0, 1, 0},
+		"type-3":         {0x70, 0},
+		"empty":          {},
+	}
+}
+
+func FuzzDecodeLinkFrame(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := DecodeLinkFrame(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadLinkFrame) {
+				t.Fatalf("error without ErrBadLinkFrame: %v", err)
+			}
+			return
+		}
+		if again := fr.Append(nil); !bytes.Equal(again, b) {
+			t.Fatalf("decoded %x, encodes to %x", b, again)
+		}
+		if fr.Type == LinkFragment {
+			r := NewReassembler(ReassemblyOptions{MaxBytes: 64 << 10})
+			if _, err := r.Add(fr); err != nil && fr.Last < 255 {
+				t.Logf("add: %v", err)
+			}
+		}
+		if fr.Type == LinkNack {
+			for _, i := range MissingIndexes(fr) {
+				_ = i
+			}
+		}
+	})
+}
+
+// TestLinkBudget is DESIGN.md's budget: a 20-byte text in an established
+// session is a 62-byte envelope; with the 1-byte whole-frame header it is 63
+// bytes from Cairn, 64 on air after RNode's own header byte.
+func TestLinkBudget(t *testing.T) {
+	env := codec.Envelope{Kind: codec.KindMessage, TTL: 86400, Prio: codec.PrioNormal}
+	body := make([]byte, 41) // filler ciphertext making the 62-byte envelope of DESIGN.md
+	env.Body = body
+	b := env.Encode()
+	if len(b) != 62 {
+		t.Fatalf("envelope of %d bytes", len(b))
+	}
+	frame, err := AppendWhole(nil, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frame) != 63 || len(frame)+RNodeHeaderBytes != 64 {
+		t.Fatalf("frame of %d bytes", len(frame))
+	}
+	m := Modulation{BandwidthHz: 125000, SF: 9, CR: 5}
+	t.Logf("62-byte envelope: %d-byte frame, %d bytes on air, %v at SF9/125 kHz/CR4/5", len(frame), len(frame)+RNodeHeaderBytes, m.Airtime(len(frame)+RNodeHeaderBytes))
+}
+
+func TestLinkFrameExamples(t *testing.T) {
+	whole, _ := AppendWhole(nil, []byte{0x87, 0x01, 0x01})
+	if got := hex.EncodeToString(whole); got != "40870101" {
+		t.Fatalf("whole %s", got)
+	}
+	frags, err := Fragment(0xBEEF, 0x123, bytes.Repeat([]byte{0xAA}, 300))
+	if err != nil || len(frags) != 2 {
+		t.Fatal(len(frags), err)
+	}
+	if got := hex.EncodeToString(frags[1][:8]); got != "5123beef0101aaaa" || len(frags[0]) != MaxFrameBytes || len(frags[1]) != 6+52 {
+		t.Fatalf("fragment %s, lengths %d %d", got, len(frags[0]), len(frags[1]))
+	}
+	if _, err := Fragment(1, 1, make([]byte, MaxLinkEnvelope+1)); err == nil {
+		t.Fatal("oversize envelope fragmented")
+	}
+	if _, err := Fragment(1, 1, make([]byte, FragmentDataBytes)); err == nil {
+		t.Fatal("one-fragment envelope fragmented")
+	}
+	if _, err := AppendWhole(nil, make([]byte, MaxWholeEnvelope+1)); err == nil {
+		t.Fatal("oversize whole frame")
+	}
+}
+
+// TestSelectiveRepeat loses fragments, asks for exactly the missing ones,
+// and reassembles.
+func TestSelectiveRepeat(t *testing.T) {
+	env := make([]byte, 10*FragmentDataBytes+17)
+	for i := range env {
+		env[i] = byte(i * 7)
+	}
+	frags, err := Fragment(7, 42, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReassembler(ReassemblyOptions{})
+	lost := map[int]bool{1: true, 4: true, 5: true, 10: true}
+	for i, fb := range frags {
+		if lost[i] {
+			continue
+		}
+		f, err := DecodeLinkFrame(fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.Add(f); got != nil || err != nil {
+			t.Fatal("completed early", err)
+		}
+	}
+	nackBytes, ok := r.Missing(7, 42)
+	if !ok {
+		t.Fatal("no nack")
+	}
+	t.Logf("nack: %x", nackBytes)
+	nack, err := DecodeLinkFrame(nackBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := MissingIndexes(nack)
+	if len(idx) != 4 || idx[0] != 1 || idx[1] != 4 || idx[2] != 5 || idx[3] != 10 {
+		t.Fatalf("missing %v", idx)
+	}
+	var got []byte
+	for _, i := range idx {
+		f, _ := DecodeLinkFrame(frags[i])
+		if got, err = r.Add(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, env) {
+		t.Fatal("reassembled envelope differs")
+	}
+	if _, ok := r.Missing(7, 42); ok {
+		t.Fatal("finished transfer still missing fragments")
+	}
+	// A duplicate after completion starts a new transfer, which times out.
+	f, _ := DecodeLinkFrame(frags[0])
+	r.Add(f)
+	r.Add(f)
+	if s := r.Stats(); s.Completed != 1 || s.Duplicates != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestReassemblyBounds(t *testing.T) {
+	clk := &fakeClock{time.Unix(0, 0)}
+	r := NewReassembler(ReassemblyOptions{MaxTransfers: 2, MaxBytes: 8 * FragmentDataBytes, Timeout: time.Minute, Now: clk.now})
+	add := func(sender uint16, last uint8) {
+		f := LinkFrame{Type: LinkFragment, Sender: sender, Transfer: 1, Index: 0, Last: last, Data: make([]byte, FragmentDataBytes)}
+		if _, err := r.Add(f); err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(time.Second)
+	}
+	add(1, 1)
+	add(2, 1)
+	add(3, 1) // third transfer: evicts sender 1
+	if _, ok := r.Missing(1, 1); ok {
+		t.Fatal("oldest transfer not evicted")
+	}
+	add(4, 5) // 6 fragments: the transfer and byte bounds evict one more
+	if s := r.Stats(); s.Evicted != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	if _, err := r.Add(LinkFrame{Type: LinkFragment, Sender: 9, Last: 20, Data: make([]byte, FragmentDataBytes)}); err == nil {
+		t.Fatal("transfer larger than the bound accepted")
+	}
+	clk.advance(time.Minute)
+	r.Add(LinkFrame{Type: LinkFragment, Sender: 5, Last: 1, Data: make([]byte, FragmentDataBytes)})
+	if s := r.Stats(); s.Expired != 2 { // transfers 3 and 4
+		t.Fatalf("stats %+v", s)
+	}
+}
