@@ -12,6 +12,7 @@ require (
 	go.bug.st/serial v1.8.0
 	go.etcd.io/bbolt v1.4.3
 	go.uber.org/goleak v1.3.0
+	golang.org/x/crypto v0.42.0
 	golang.org/x/sys v0.43.0
 )
 
