@@ -145,7 +145,7 @@ func (r *Relay) addListeners() error {
 		}
 	}
 	if m.WSListen != "" {
-		if err := r.broker.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: m.WSListen})); err != nil {
+		if err := r.broker.AddListener(newWSListener("ws", m.WSListen, nil)); err != nil {
 			return fmt.Errorf("listening on %s: %w", m.WSListen, err)
 		}
 	}

@@ -30,10 +30,17 @@ func Config(t testing.TB) *config.Config {
 // ends. Logs go to the test log when -v is given.
 func Start(t testing.TB, cfg *config.Config) *relay.Relay {
 	t.Helper()
+	return StartWithClock(t, cfg, nil)
+}
+
+// StartWithClock is Start with the store's monotonic clock replaced by now,
+// for tests of lifetimes.
+func StartWithClock(t testing.TB, cfg *config.Config, now func() time.Duration) *relay.Relay {
+	t.Helper()
 	if cfg == nil {
 		cfg = Config(t)
 	}
-	r, err := relay.New(relay.Options{Config: cfg, Logger: Logger(t)})
+	r, err := relay.New(relay.Options{Config: cfg, Logger: Logger(t), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
