@@ -32,6 +32,8 @@ func main() {
 		err = runRelay(args)
 	case "config":
 		err = runConfig(args)
+	case "bench":
+		err = runBench(args)
 	case "version":
 		fmt.Println("cairn", version)
 	case "help", "-h", "--help":
