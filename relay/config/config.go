@@ -23,10 +23,11 @@ import (
 // Config is the whole relay configuration. Default returns one with every
 // field set; Parse and Load start from Default and overlay the file.
 type Config struct {
-	DataDir string `toml:"data_dir"`
-	Log     Log    `toml:"log"`
-	MQTT    MQTT   `toml:"mqtt"`
-	Store   Store  `toml:"store"`
+	DataDir string   `toml:"data_dir"`
+	Log     Log      `toml:"log"`
+	MQTT    MQTT     `toml:"mqtt"`
+	Store   Store    `toml:"store"`
+	Uplinks []Uplink `toml:"uplink"` // upstream brokers, [[uplink]] tables; none by default
 }
 
 // Log selects the log/slog handler.
@@ -107,6 +108,9 @@ func Parse(data []byte) (*Config, error) {
 	if err := dec.Decode(c); err != nil {
 		return nil, describe(err)
 	}
+	for i := range c.Uplinks {
+		c.Uplinks[i] = c.Uplinks[i].withDefaults()
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -175,6 +179,11 @@ func (c *Config) Validate() error {
 		return bad("store.max_auth_keys", "must be at least 1")
 	case c.Store.SweepInterval.D() < time.Second || c.Store.SweepInterval.D() > time.Hour:
 		return bad("store.sweep_interval", "must be 1s to 1h")
+	}
+	for i, u := range c.Uplinks {
+		if err := u.validate(fmt.Sprintf("uplink[%d]", i)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
