@@ -3,6 +3,8 @@ package radio
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cairnmesh/cairn/codec"
 )
 
 // Link frame format v1 (docs/radio.md, "Link frames"). The first byte is
@@ -12,16 +14,30 @@ import (
 //	whole    40                      envelope (1 … 253 bytes)
 //	fragment 5i ii ss ss xx ll       data: transfer id i, sender s, index x, last index l
 //	nack     6i ii ss ss bb          bitmap (1 … 32 bytes): fragments base+k missing, bit k LSB first
+//	ack      70 ss ss                short ids (1 … 31 × 8 bytes) that sender s holds durably
+//	beacon   71 ss ss                tag filter (0 … 64 bytes) of the tags sender s serves
 const (
 	linkVersion = 0x40 // 01 in the top two bits
 
 	LinkWhole    = 0x0 // an unfragmented envelope; header 1 byte
 	LinkFragment = 0x1 // one fragment of an envelope; header 6 bytes
 	LinkNack     = 0x2 // selective repeat: the fragments a receiver lacks
+	LinkControl  = 0x3 // link control; the low nibble says which (ControlAck, ControlBeacon)
+
+	ControlAck    = 0x0 // a relay holds these envelopes durably
+	ControlBeacon = 0x1 // a relay announces itself and the tags it serves
 
 	WholeHeaderBytes    = 1
 	FragmentHeaderBytes = 6
 	NackHeaderBytes     = 5
+	ControlHeaderBytes  = 3
+
+	// ShortIDBytes is the prefix of an envelope id an ack carries;
+	// MaxAckIDs of them fit one frame.
+	ShortIDBytes = 8
+	MaxAckIDs    = (MaxFrameBytes - ControlHeaderBytes) / ShortIDBytes // 31
+	// MaxBeaconFilter bounds a beacon's tag filter.
+	MaxBeaconFilter = 64
 
 	// MaxWholeEnvelope fits one frame of MaxFrameBytes.
 	MaxWholeEnvelope = MaxFrameBytes - WholeHeaderBytes // 253
@@ -43,12 +59,13 @@ var ErrBadLinkFrame = errors.New("bad link frame")
 // LinkFrame is a decoded link frame.
 type LinkFrame struct {
 	Type     byte
+	Control  byte   // control: ControlAck or ControlBeacon
 	Transfer uint16 // fragment, nack: 0 … MaxTransferID
-	Sender   uint16 // fragment: the sender; nack: the sender of the transfer
+	Sender   uint16 // fragment, control: the sender; nack: the sender of the transfer
 	Index    uint8  // fragment
 	Last     uint8  // fragment: index of the last fragment
 	Base     uint8  // nack: index of bit 0
-	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap
+	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap; ack: short ids; beacon: the filter
 }
 
 // Append encodes f after dst. It does not check f; DecodeLinkFrame does.
@@ -60,6 +77,8 @@ func (f LinkFrame) Append(dst []byte) []byte {
 		dst = append(dst, linkVersion|LinkFragment<<4|byte(f.Transfer>>8&0x0F), byte(f.Transfer), byte(f.Sender>>8), byte(f.Sender), f.Index, f.Last)
 	case LinkNack:
 		dst = append(dst, linkVersion|LinkNack<<4|byte(f.Transfer>>8&0x0F), byte(f.Transfer), byte(f.Sender>>8), byte(f.Sender), f.Base)
+	case LinkControl:
+		dst = append(dst, linkVersion|LinkControl<<4|f.Control&0x0F, byte(f.Sender>>8), byte(f.Sender))
 	}
 	return append(dst, f.Data...)
 }
@@ -114,8 +133,25 @@ func DecodeLinkFrame(b []byte) (LinkFrame, error) {
 		if int(f.Base)+8*len(f.Data) > MaxFragments+7 {
 			return bad("nack bitmap past fragment 255")
 		}
-	default:
-		return bad("type %d", f.Type)
+	case LinkControl:
+		f.Control = b[0] & 0x0F
+		if len(b) < ControlHeaderBytes {
+			return bad("control frame of %d bytes", len(b))
+		}
+		f.Sender = uint16(b[1])<<8 | uint16(b[2])
+		f.Data = b[3:]
+		switch n := len(f.Data); f.Control {
+		case ControlAck:
+			if n == 0 || n%ShortIDBytes != 0 {
+				return bad("ack of %d bytes, not 1 … %d short ids", n, MaxAckIDs)
+			}
+		case ControlBeacon:
+			if n > MaxBeaconFilter {
+				return bad("beacon filter of %d bytes", n)
+			}
+		default:
+			return bad("control %d", f.Control)
+		}
 	}
 	return f, nil
 }
@@ -147,4 +183,41 @@ func Fragment(sender, transfer uint16, env []byte) ([][]byte, error) {
 		out[i] = LinkFrame{Type: LinkFragment, Transfer: transfer, Sender: sender, Index: uint8(i), Last: uint8(n - 1), Data: env[i*FragmentDataBytes : end]}.Append(nil)
 	}
 	return out, nil
+}
+
+// AppendAck appends an ack frame from sender for ids (1 … MaxAckIDs),
+// each cut to its first ShortIDBytes.
+func AppendAck(dst []byte, sender uint16, ids []codec.ID) ([]byte, error) {
+	if len(ids) == 0 || len(ids) > MaxAckIDs {
+		return nil, fmt.Errorf("ack: %d ids, want 1 … %d", len(ids), MaxAckIDs)
+	}
+	data := make([]byte, 0, len(ids)*ShortIDBytes)
+	for _, id := range ids {
+		data = append(data, id[:ShortIDBytes]...)
+	}
+	return LinkFrame{Type: LinkControl, Control: ControlAck, Sender: sender, Data: data}.Append(dst), nil
+}
+
+// ShortID is the prefix of an envelope id carried in acks.
+type ShortID [ShortIDBytes]byte
+
+// ShortOf returns id's short id.
+func ShortOf(id codec.ID) ShortID { return ShortID(id[:ShortIDBytes]) }
+
+// AckedIDs lists the short ids of a decoded ack frame.
+func AckedIDs(f LinkFrame) []ShortID {
+	out := make([]ShortID, 0, len(f.Data)/ShortIDBytes)
+	for i := 0; i+ShortIDBytes <= len(f.Data); i += ShortIDBytes {
+		out = append(out, ShortID(f.Data[i:i+ShortIDBytes]))
+	}
+	return out
+}
+
+// AppendBeacon appends a beacon frame from sender carrying filter (at
+// most MaxBeaconFilter bytes; see TagFilter).
+func AppendBeacon(dst []byte, sender uint16, filter TagFilter) ([]byte, error) {
+	if len(filter) > MaxBeaconFilter {
+		return nil, fmt.Errorf("beacon: filter of %d bytes exceeds %d", len(filter), MaxBeaconFilter)
+	}
+	return LinkFrame{Type: LinkControl, Control: ControlBeacon, Sender: sender, Data: filter}.Append(dst), nil
 }

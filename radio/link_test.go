@@ -28,6 +28,9 @@ func linkSeeds() map[string][]byte {
 		"short-fragment": {0x51, 0x23, 0xBE, 0xEF, 0, 2, 1, 2, 3},
 		"nack-trailing0": {0x61, 0x23, 0xBE, 0xEF, 0, 1, 0},
 		"type-3":         {0x70, 0},
+		"ack":            {0x70, 0xBE, 0xEF, 1, 2, 3, 4, 5, 6, 7, 8},
+		"beacon":         {0x71, 0x00, 0x07, 0x80, 0, 0, 0, 0, 0, 0, 1},
+		"control-2":      {0x72, 0x00, 0x07},
 		"empty":          {},
 	}
 }
@@ -190,5 +193,72 @@ func TestReassemblyBounds(t *testing.T) {
 	r.Add(LinkFrame{Type: LinkFragment, Sender: 5, Last: 1, Data: make([]byte, FragmentDataBytes)})
 	if s := r.Stats(); s.Expired != 2 { // transfers 3 and 4
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestControlFrames(t *testing.T) {
+	var id1, id2 codec.ID
+	for i := range id1 {
+		id1[i], id2[i] = byte(i), byte(0xF0+i)
+	}
+	ack, err := AppendAck(nil, 0xBEEF, []codec.ID{id1, id2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hex.EncodeToString(ack), "70beef"+"0001020304050607"+"f0f1f2f3f4f5f6f7"; got != want {
+		t.Fatalf("ack %s, want %s", got, want)
+	}
+	f, err := DecodeLinkFrame(ack)
+	if err != nil || f.Type != LinkControl || f.Control != ControlAck || f.Sender != 0xBEEF {
+		t.Fatalf("decoded %+v, %v", f, err)
+	}
+	if ids := AckedIDs(f); len(ids) != 2 || ids[0] != ShortOf(id1) || ids[1] != ShortOf(id2) {
+		t.Fatalf("acked %x", ids)
+	}
+	if _, err := AppendAck(nil, 1, make([]codec.ID, MaxAckIDs+1)); err == nil {
+		t.Error("ack of 32 ids accepted")
+	}
+	full, _ := AppendAck(nil, 1, make([]codec.ID, MaxAckIDs))
+	if len(full) > MaxFrameBytes {
+		t.Errorf("full ack of %d bytes", len(full))
+	}
+
+	var tags []codec.Tag
+	for i := range 20 {
+		var tg codec.Tag
+		for j := range tg {
+			tg[j] = byte(i*31 + j*7)
+		}
+		tags = append(tags, tg)
+	}
+	filter := NewTagFilter(tags)
+	beacon, _ := AppendBeacon(nil, 0x0102, filter)
+	f, err = DecodeLinkFrame(beacon)
+	if err != nil || f.Control != ControlBeacon || f.Sender != 0x0102 || len(f.Data) != 32 {
+		t.Fatalf("beacon %x decoded %+v, %v", beacon, f, err)
+	}
+	for _, tg := range tags {
+		if !TagFilter(f.Data).Has(tg) {
+			t.Errorf("filter lost %s", tg)
+		}
+	}
+	if (TagFilter(nil)).Has(tags[0]) {
+		t.Error("empty filter has a tag")
+	}
+	empty, _ := AppendBeacon(nil, 7, nil)
+	if hex.EncodeToString(empty) != "710007" {
+		t.Errorf("empty beacon %x", empty)
+	}
+
+	for _, bad := range [][]byte{
+		{0x70, 0xBE},                // short header
+		{0x70, 0xBE, 0xEF},          // ack without ids
+		{0x70, 0xBE, 0xEF, 1, 2, 3}, // ack of 3 bytes
+		{0x72, 0xBE, 0xEF},          // control 2 reserved
+		append([]byte{0x71, 0, 1}, make([]byte, 65)...), // filter too long
+	} {
+		if _, err := DecodeLinkFrame(bad); !errors.Is(err, ErrBadLinkFrame) {
+			t.Errorf("%x: %v", bad, err)
+		}
 	}
 }

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -57,13 +58,19 @@ func ParseRegion(b []byte) (*Region, error) {
 
 // LoadRegions reads every *.toml in dir, keyed by upper-case name.
 func LoadRegions(dir string) (map[string]*Region, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
+	return LoadRegionsFS(os.DirFS(dir), ".")
+}
+
+// LoadRegionsFS is LoadRegions on a file system, e.g. the plans embedded in
+// the binary (package configs).
+func LoadRegionsFS(fsys fs.FS, dir string) (map[string]*Region, error) {
+	files, err := fs.Glob(fsys, path.Join(dir, "*.toml"))
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]*Region{}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := fs.ReadFile(fsys, f)
 		if err != nil {
 			return nil, fmt.Errorf("loading regions: %w", err)
 		}
