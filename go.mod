@@ -15,6 +15,7 @@ require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.42.0
 	golang.org/x/sys v0.43.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (

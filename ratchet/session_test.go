@@ -11,14 +11,19 @@ import (
 
 // pair sets up a session between two fresh identities and delivers the
 // initial message, so that both sides hold a session.
+// tb is what the helpers need from testing.TB and *rapid.T.
+type tb interface {
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 type pair struct {
 	aliceID, bobID *Identity
 	bobPrekeys     *Prekeys
 	alice, bob     *Session
 }
 
-func newPair(t testing.TB, opts *Options) *pair {
-	t.Helper()
+func newPair(t tb, opts *Options) *pair {
 	p := &pair{}
 	var err error
 	if p.aliceID, err = GenerateIdentity(); err != nil {
@@ -48,8 +53,7 @@ func newPair(t testing.TB, opts *Options) *pair {
 	return p
 }
 
-func send(t testing.TB, from, to *Session, text string) []byte {
-	t.Helper()
+func send(t tb, from, to *Session, text string) []byte {
 	body, err := from.Encrypt([]byte(text))
 	if err != nil {
 		t.Fatal(err)
