@@ -18,16 +18,18 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/radio"
 )
 
 // Config is the whole relay configuration. Default returns one with every
 // field set; Parse and Load start from Default and overlay the file.
 type Config struct {
-	DataDir string   `toml:"data_dir"`
-	Log     Log      `toml:"log"`
-	MQTT    MQTT     `toml:"mqtt"`
-	Store   Store    `toml:"store"`
-	Uplinks []Uplink `toml:"uplink"` // upstream brokers, [[uplink]] tables; none by default
+	DataDir string         `toml:"data_dir"`
+	Log     Log            `toml:"log"`
+	MQTT    MQTT           `toml:"mqtt"`
+	Store   Store          `toml:"store"`
+	Uplinks []Uplink       `toml:"uplink"` // upstream brokers, [[uplink]] tables; none by default
+	Radios  []radio.Config `toml:"radio"`  // LoRa modems, [[radio]] tables; none by default
 }
 
 // Log selects the log/slog handler.
@@ -184,6 +186,9 @@ func (c *Config) Validate() error {
 		if err := u.validate(fmt.Sprintf("uplink[%d]", i)); err != nil {
 			return err
 		}
+	}
+	if _, err := c.ResolveRadios(); err != nil {
+		return err
 	}
 	return nil
 }
