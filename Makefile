@@ -30,7 +30,7 @@ goarch_armv6 := arm
 goarm_armv7  := 7
 goarm_armv6  := 6
 
-.PHONY: help run build test deps lint vet fmt-check bench fuzz release release-check clean
+.PHONY: help run build test deps lint vet fmt-check bench bench-go fuzz release release-check clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,7 +60,10 @@ fmt-check:
 	fi; \
 	echo "gofmt: ok"
 
-bench: ## run every benchmark (BENCHTIME, BENCHCOUNT)
+bench: build ## Cairn, Mosquitto and NATS side by side on loopback, ~6 min (docs/performance.md)
+	GO=$(GO) scripts/bench.sh
+
+bench-go: ## run every Go benchmark (BENCHTIME, BENCHCOUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
 
 fuzz: ## run each Fuzz target for FUZZTIME (default 30s)
