@@ -17,6 +17,7 @@ func runRelay(args []string) error {
 	cfgPath := fs.String("config", "", "TOML config `file` (default: embedded defaults)")
 	dataDir := fs.String("data", "", "data `directory`, overrides data_dir")
 	mqttAddr := fs.String("mqtt", "", "MQTT listen `address`, overrides mqtt.listen")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +38,11 @@ func runRelay(args []string) error {
 		cfg.MQTT.Listen = *mqttAddr
 	}
 	log := newLogger(cfg.Log)
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+	}
 
 	r, err := relay.New(relay.Options{Config: cfg, Logger: log})
 	if err != nil {
