@@ -30,7 +30,7 @@ goarch_armv6 := arm
 goarm_armv7  := 7
 goarm_armv6  := 6
 
-.PHONY: help run build test deps lint vet fmt-check bench bench-go fuzz release release-check clean
+.PHONY: help run build test deps lint vet fmt-check bench bench-go fuzz release release-check clean firmware firmware-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ build: ## build ./bin/cairn for this machine, version stamped
 run: build ## build, then run the relay (MQTT on :1883, data in ./data)
 	./bin/cairn relay
 
-test: deps lint ## install test deps if missing, lint, race tests, release check
+test: deps lint firmware-test ## install test deps if missing, lint, firmware tests, race tests, release check
 	$(GO) test -race ./...
 	$(MAKE) --no-print-directory release-check
 
@@ -59,6 +59,12 @@ fmt-check:
 		echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$unformatted"; exit 1; \
 	fi; \
 	echo "gofmt: ok"
+
+firmware: ## modem firmware: .elf/.bin/.hex per board in firmware/build/, flash and RAM use checked
+	$(MAKE) --no-print-directory -C firmware boards
+
+firmware-test: ## firmware core unit tests on the host, and the cross build within its budget
+	$(MAKE) --no-print-directory -C firmware test
 
 bench: build ## Cairn, Mosquitto and NATS side by side on loopback, ~6 min (docs/performance.md)
 	GO=$(GO) scripts/bench.sh
@@ -86,5 +92,6 @@ release-check: release ## check dist binaries are static and print the stamped v
 	CAIRN_RELEASE_DIR="$(CURDIR)/$(DIST)" CAIRN_RELEASE_VERSION="$(VERSION)" \
 		$(GO) test -count=1 -run '^TestRelease' -v ./cmd/cairn
 
-clean: ## remove bin/ and dist/ (never data/)
+clean: ## remove bin/, dist/ and firmware/build/ (never data/)
 	rm -rf bin $(DIST)
+	$(MAKE) --no-print-directory -C firmware clean

@@ -15,6 +15,12 @@ declare -A pkg_of=(
 	[qemu-aarch64-static]=qemu-user-static
 	[qemu-arm-static]=qemu-user-static
 	[cc]=gcc
+	[arm-none-eabi-gcc]=gcc-arm-none-eabi
+)
+
+# file → Debian package, for what has no command of its own.
+declare -A pkg_of_file=(
+	[/usr/lib/arm-none-eabi/newlib/libc_nano.a]=libnewlib-arm-none-eabi
 )
 
 missing=()
@@ -25,8 +31,15 @@ for cmd in "${!pkg_of[@]}"; do
 	fi
 done
 
+for f in "${!pkg_of_file[@]}"; do
+	if [ ! -e "$f" ]; then
+		pkg=${pkg_of_file[$f]}
+		[[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+	fi
+done
+
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: mosquitto, mosquitto-clients, qemu-user-static and gcc are present"
+	echo "deps: mosquitto, mosquitto-clients, qemu-user-static, gcc, gcc-arm-none-eabi and libnewlib-arm-none-eabi are present"
 	exit 0
 fi
 
