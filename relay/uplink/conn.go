@@ -1,0 +1,386 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/store"
+)
+
+// conn is one connection to the broker, from CONNACK until it is lost or
+// the uplink closes. A new paho client is made for each: with clean session
+// off and no auto-reconnect, paho never completes the tokens of a lost
+// connection, so they are dropped with it; whatever they carried is still
+// owed in the store and is published again on the next connection.
+type conn struct {
+	u      *Uplink
+	c      paho.Client
+	ctx    context.Context // ends when the connection is lost or the uplink closes
+	cancel context.CancelCauseFunc
+
+	arrivals chan arrival // from paho's router to ingestLoop, in arrival order
+	acks     chan arrival // from the store's done to ackLoop, in arrival order
+	unacked  chan struct{}
+
+	subscribed map[string]bool // filters subscribed on this connection; owned by serve
+}
+
+// arrival is a publish from the broker on its way through the ingest path.
+type arrival struct {
+	msg paho.Message
+	err error // outcome of ingest
+}
+
+// connect dials the broker and serves the connection until it ends. It
+// reports whether the connection came up, and why it ended.
+func (u *Uplink) connect(parent context.Context) (bool, error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	k := &conn{
+		u:          u,
+		ctx:        ctx,
+		cancel:     cancel,
+		arrivals:   make(chan arrival, maxUnacked),
+		acks:       make(chan arrival, maxUnacked),
+		unacked:    make(chan struct{}, maxUnacked),
+		subscribed: make(map[string]bool),
+	}
+	o := paho.NewClientOptions().
+		AddBroker(u.cfg.URL).
+		SetClientID(u.clientID).
+		SetCleanSession(false). // the broker keeps our subscriptions and what arrives for them
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetOrderMatters(true). // onMessage never blocks
+		SetAutoAckDisabled(true).
+		SetKeepAlive(keepAlive).
+		SetPingTimeout(10 * time.Second).
+		SetConnectTimeout(connectTimeout).
+		SetWriteTimeout(connectTimeout).
+		SetMaxResumePubInFlight(u.cfg.MaxInflight).
+		SetDefaultPublishHandler(k.onMessage).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			cancel(fmt.Errorf("connection lost: %w", err))
+		})
+	if u.tls != nil {
+		o.SetTLSConfig(u.tls)
+	}
+	if u.cfg.Username != "" {
+		o.SetUsername(u.cfg.Username).SetPassword(u.cfg.Password)
+	}
+	k.c = paho.NewClient(o)
+	tok := k.c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	}
+	if err := tok.Error(); err != nil {
+		return false, fmt.Errorf("connecting: %w", err)
+	}
+	u.connected.Store(true)
+	u.succeeded()
+	u.log.Info("uplink connected", "url", u.cfg.URL, "client_id", u.clientID,
+		"session_present", tok.(*paho.ConnectToken).SessionPresent())
+	err := k.serve()
+	u.connected.Store(false)
+	u.subscriptions.Store(0)
+	if parent.Err() != nil {
+		k.c.Disconnect(250)
+		u.log.Info("uplink disconnected", "url", u.cfg.URL)
+		return true, parent.Err()
+	}
+	k.c.Disconnect(0)
+	return true, err
+}
+
+// serve runs the connection's goroutines until it ends.
+func (k *conn) serve() error {
+	var wg sync.WaitGroup
+	for _, f := range []func(){k.ingestLoop, k.ackLoop, k.publishLoop} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	defer wg.Wait()
+	for {
+		want, changed := k.u.g.tags.filters(k.u.topics)
+		if err := k.resubscribe(want); err != nil {
+			k.cancel(err)
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-k.ctx.Done():
+		}
+		break
+	}
+	return context.Cause(k.ctx)
+}
+
+// resubscribe brings the connection's subscriptions to want.
+func (k *conn) resubscribe(want map[string]bool) error {
+	var add, drop []string
+	for f := range want {
+		if !k.subscribed[f] {
+			add = append(add, f)
+		}
+	}
+	for f := range k.subscribed {
+		if !want[f] {
+			drop = append(drop, f)
+		}
+	}
+	for len(add) > 0 {
+		n := min(len(add), subscribeChunk)
+		filters := make(map[string]byte, n)
+		for _, f := range add[:n] {
+			filters[f] = 1
+		}
+		add = add[n:]
+		tok := k.c.SubscribeMultiple(filters, nil)
+		if err := k.wait(tok); err != nil {
+			return fmt.Errorf("subscribing: %w", err)
+		}
+		for f, code := range tok.(*paho.SubscribeToken).Result() {
+			if code > 2 {
+				k.u.log.Warn("uplink subscription refused", "filter", f, "code", code)
+				continue
+			}
+			k.subscribed[f] = true
+		}
+	}
+	for len(drop) > 0 {
+		n := min(len(drop), subscribeChunk)
+		if err := k.wait(k.c.Unsubscribe(drop[:n]...)); err != nil {
+			return fmt.Errorf("unsubscribing: %w", err)
+		}
+		for _, f := range drop[:n] {
+			delete(k.subscribed, f)
+		}
+		drop = drop[n:]
+	}
+	k.u.subscriptions.Store(int64(len(k.subscribed)))
+	return nil
+}
+
+// wait waits for tok or the end of the connection.
+func (k *conn) wait(tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-k.ctx.Done():
+		return context.Cause(k.ctx)
+	}
+}
+
+// onMessage runs on paho's router goroutine for each publish from the
+// broker, in arrival order. It must not block: paho reads PUBACKs and
+// PINGRESPs on the same path.
+func (k *conn) onMessage(_ paho.Client, msg paho.Message) {
+	select {
+	case k.unacked <- struct{}{}:
+		k.arrivals <- arrival{msg: msg} // cannot block: as many slots as unacked
+	default:
+		k.cancel(fmt.Errorf("broker sent more than %d unacknowledged publishes", maxUnacked))
+	}
+}
+
+// ingestLoop takes arrivals into the relay's ingest path at most
+// receive_rate per second, in arrival order.
+func (k *conn) ingestLoop() {
+	u := k.u
+	for {
+		var a arrival
+		select {
+		case a = <-k.arrivals:
+		case <-k.ctx.Done():
+			return
+		}
+		if !u.limiter.wait(k.ctx) {
+			return
+		}
+		kind, tag, ok := u.topics.parse(a.msg.Topic())
+		if ok && kind == "bundle" {
+			ok = false // only ever published; a subscription here is not ours
+		}
+		if ok {
+			e, err := codec.DecodeEnvelope(a.msg.Payload())
+			ok = err != nil || e.To == tag // a bad envelope gets its refusal from the ingest path
+		}
+		if !ok {
+			u.log.Warn("uplink arrival refused", "topic", a.msg.Topic(), "reason", "wrong_topic")
+			k.acks <- a
+			continue
+		}
+		u.g.opts.Ingest(a.msg.Payload(), u.name, func(_ codec.ID, err error) {
+			a.err = err
+			k.acks <- a // cannot block: as many slots as unacked
+		})
+	}
+}
+
+// ackLoop acknowledges arrivals to the broker in arrival order, each once
+// it is durable or refused. One the store could not take (closed, disk
+// error) is not acknowledged: the broker sends it again on the next
+// connection.
+func (k *conn) ackLoop() {
+	u := k.u
+	for {
+		var a arrival
+		select {
+		case a = <-k.acks:
+		case <-k.ctx.Done():
+			return
+		}
+		switch {
+		case a.err == nil || errors.Is(a.err, store.ErrDuplicate):
+			u.received.Add(1)
+			u.succeeded()
+			a.msg.Ack()
+		case errors.Is(a.err, store.ErrClosed):
+			continue
+		default:
+			// Refused input changes nothing; acknowledging it stops the
+			// broker from sending it forever.
+			a.msg.Ack()
+		}
+		<-k.unacked
+	}
+}
+
+// inflight is one publish awaiting its PUBACK.
+type inflight struct {
+	id  codec.ID
+	tok paho.Token
+}
+
+// publishLoop publishes what the store owes this uplink, urgent first,
+// with at most max_inflight awaiting their PUBACK. PUBACKs are awaited in
+// publish order by waitLoop, which frees window slots; marking sent is
+// batched by markLoop. Per priority it remembers how far it has read the
+// owed list on this connection, so each envelope is read about once.
+func (k *conn) publishLoop() {
+	u := k.u
+	window := u.cfg.MaxInflight
+	slots := make(chan struct{}, window) // one per publish awaiting its PUBACK
+	pending := make(chan inflight, window)
+	marks := make(chan codec.ID, 4*window)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); k.waitLoop(pending, slots, marks) }()
+	go func() { defer wg.Done(); k.markLoop(marks) }()
+	defer wg.Wait()
+	defer close(pending)
+
+	var after [codec.PrioUrgent + 1]uint64
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	for {
+		batch, err := k.next(&after, window)
+		if err != nil {
+			k.cancel(err)
+			return
+		}
+		if len(batch) == 0 {
+			select {
+			case <-u.wake:
+			case <-poll.C:
+			case <-k.ctx.Done():
+				return
+			}
+			continue
+		}
+		for _, it := range batch {
+			e := *it.Envelope
+			e.Hops++
+			if e.Hops > u.g.opts.MaxHops {
+				u.log.Debug("not uplinked", "id", it.ID, "reason", "hop_limit")
+				select {
+				case marks <- it.ID:
+				case <-k.ctx.Done():
+					return
+				}
+				continue
+			}
+			select {
+			case slots <- struct{}{}: // blocks while the window is full
+			case <-k.ctx.Done():
+				return
+			}
+			topic, retain := u.topics.publish(&e)
+			pending <- inflight{it.ID, k.c.Publish(topic, 1, retain, e.Encode())} // room: as many as slots
+			if e.Kind != codec.KindReceipt && e.Kind != codec.KindBundle {
+				u.g.tags.add(watched, e.To) // so that the recipient's receipt purges our copy
+			}
+		}
+	}
+}
+
+// next reads up to n owed envelopes, urgent first.
+func (k *conn) next(after *[codec.PrioUrgent + 1]uint64, n int) ([]store.Item, error) {
+	var batch []store.Item
+	for p := codec.PrioUrgent; len(batch) < n; p-- {
+		items, through, err := k.u.g.opts.Store.PendingPrio(k.u.name, p, after[p], n-len(batch))
+		if err != nil {
+			return nil, fmt.Errorf("reading the queue: %w", err)
+		}
+		after[p] = through
+		batch = append(batch, items...)
+		if p == codec.PrioBulk {
+			break
+		}
+	}
+	return batch, nil
+}
+
+// waitLoop awaits PUBACKs in publish order.
+func (k *conn) waitLoop(pending <-chan inflight, slots <-chan struct{}, marks chan<- codec.ID) {
+	defer close(marks)
+	for p := range pending {
+		if err := k.wait(p.tok); err != nil {
+			k.cancel(fmt.Errorf("publishing: %w", err))
+			for range pending { // let publishLoop finish
+			}
+			return
+		}
+		<-slots
+		k.u.published.Add(1)
+		k.u.succeeded()
+		marks <- p.id
+	}
+}
+
+// markLoop records PUBACKed envelopes as sent, as many per commit as have
+// arrived meanwhile. It runs until waitLoop is done, also after the
+// connection is lost, so that nothing acknowledged is published again
+// needlessly.
+func (k *conn) markLoop(marks <-chan codec.ID) {
+	for id := range marks {
+		ids := []codec.ID{id}
+	more:
+		for len(ids) < 1024 {
+			select {
+			case id, ok := <-marks:
+				if !ok {
+					break more
+				}
+				ids = append(ids, id)
+			default:
+				break more
+			}
+		}
+		if err := k.u.g.opts.Store.MarkSent(k.u.name, ids...); err != nil && !errors.Is(err, store.ErrClosed) {
+			k.u.log.Error("marking sent", "err", err)
+		}
+	}
+}

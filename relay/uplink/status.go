@@ -1,0 +1,63 @@
+package uplink
+
+import (
+	"time"
+)
+
+// Status is one uplink's state at one moment.
+type Status struct {
+	Link          string    `json:"link"`          // store link, "uplink:0"
+	URL           string    `json:"url"`           // the broker
+	ClientID      string    `json:"client_id"`     // MQTT client id of the persistent session
+	Connected     bool      `json:"connected"`     // a connection is up now
+	Queued        int       `json:"queued"`        // envelopes the store owes this uplink
+	QueuedBytes   int64     `json:"queued_bytes"`  // their encoded bytes
+	Published     uint64    `json:"published"`     // acknowledged by the broker since start
+	Received      uint64    `json:"received"`      // taken in from the broker since start
+	Subscriptions int       `json:"subscriptions"` // topic filters subscribed on this connection
+	ServedTags    int       `json:"served_tags"`   // tags subscribed for local clients (shared by all uplinks)
+	WatchedTags   int       `json:"watched_tags"`  // tags whose receipts are watched (shared)
+	LastSuccess   time.Time `json:"last_success"`  // last PUBACK or arrival; zero if none
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorAt   time.Time `json:"last_error_at"` // zero if none
+}
+
+// Status returns the state of every uplink, in configuration order. It
+// counts the queue by reading each owed list (about 1 ms per 10,000).
+func (g *Group) Status() []Status {
+	var out []Status
+	for _, u := range g.ups {
+		s := Status{
+			Link:          u.name,
+			URL:           u.cfg.URL,
+			ClientID:      u.clientID,
+			Connected:     u.connected.Load(),
+			Published:     u.published.Load(),
+			Received:      u.received.Load(),
+			Subscriptions: int(u.subscriptions.Load()),
+		}
+		s.ServedTags, s.WatchedTags = g.tags.counts()
+		var err error
+		if s.Queued, s.QueuedBytes, err = g.opts.Store.Owed(u.name); err != nil {
+			s.Queued = -1
+		}
+		u.mu.Lock()
+		s.LastSuccess, s.LastError, s.LastErrorAt = u.lastSuccess, u.lastErr, u.lastErrAt
+		u.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+func (s Status) logAttrs() []any {
+	attrs := []any{"link", s.Link, "url", s.URL, "connected", s.Connected,
+		"queued", s.Queued, "queued_bytes", s.QueuedBytes,
+		"published", s.Published, "received", s.Received, "subscriptions", s.Subscriptions}
+	if !s.LastSuccess.IsZero() {
+		attrs = append(attrs, "last_success", s.LastSuccess.Format(time.RFC3339))
+	}
+	if s.LastError != "" {
+		attrs = append(attrs, "last_error", s.LastError, "last_error_at", s.LastErrorAt.Format(time.RFC3339))
+	}
+	return attrs
+}

@@ -1,0 +1,299 @@
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/store"
+)
+
+// Implementation limits and intervals.
+const (
+	// DefaultStatusInterval is how often each uplink logs its status line.
+	DefaultStatusInterval = time.Minute
+	// pollInterval bounds how long an envelope owed upstream waits when
+	// nothing wakes the uplink (receipts kept for links do not).
+	pollInterval = 250 * time.Millisecond
+	// maxUnacked bounds arrivals from the broker not yet acknowledged to
+	// it. A broker keeps its own in-flight window far below (Mosquitto 20,
+	// NATS 1,024 by default); one that sends more is misbehaving and the
+	// connection is closed.
+	maxUnacked = 4096
+	// subscribeChunk is the most filters in one SUBSCRIBE.
+	subscribeChunk = 128
+	connectTimeout = 15 * time.Second
+	keepAlive      = 30 * time.Second
+	tagsFlushEvery = time.Second
+)
+
+// LinkName is the store link of the i-th configured uplink.
+func LinkName(i int) string { return fmt.Sprintf("uplink:%d", i) }
+
+// IngestFunc is the relay's one ingest path: decode, validate, store raw,
+// which arrived on link from, then call done exactly once — without
+// blocking — when it is durable or refused (store.ErrDuplicate: already
+// durable).
+type IngestFunc func(raw []byte, from string, done func(codec.ID, error))
+
+// Options configure a Group. Store and Ingest are required when Uplinks is
+// not empty; every link LinkName(i) must be in the store's Options.Links.
+type Options struct {
+	Uplinks        []config.Uplink // validated, defaults filled (config.Parse does both)
+	DataDir        string          // relay id and tag sets live here
+	Store          *store.Store
+	Ingest         IngestFunc
+	MaxHops        uint8         // envelopes whose hops would pass this are not published; default 16
+	StatusInterval time.Duration // default DefaultStatusInterval
+	Logger         *slog.Logger  // default slog.Default()
+}
+
+// Group runs the relay's uplinks. With no uplinks configured it does
+// nothing. Its methods are safe for concurrent use; the zero value is not
+// usable: call New.
+type Group struct {
+	opts Options
+	log  *slog.Logger
+	tags *Tags // nil without uplinks
+	ups  []*Uplink
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once // guards Start
+}
+
+// New prepares the uplinks: relay id, tag sets, TLS files. It connects
+// nothing until Start.
+func New(opts Options) (*Group, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxHops == 0 {
+		opts.MaxHops = 16
+	}
+	if opts.StatusInterval == 0 {
+		opts.StatusInterval = DefaultStatusInterval
+	}
+	g := &Group{opts: opts, log: opts.Logger}
+	if len(opts.Uplinks) == 0 {
+		return g, nil
+	}
+	if opts.Store == nil || opts.Ingest == nil {
+		return nil, errors.New("uplink: Options.Store and Options.Ingest are required")
+	}
+	id, err := RelayID(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if g.tags, err = openTags(filepath.Join(opts.DataDir, tagsFile), MaxTags, g.log); err != nil {
+		return nil, err
+	}
+	for i, c := range opts.Uplinks {
+		key := fmt.Sprintf("uplink[%d]", i)
+		tc, err := tlsConfig(c, key)
+		if err != nil {
+			return nil, err
+		}
+		name := LinkName(i)
+		g.ups = append(g.ups, &Uplink{
+			g:        g,
+			cfg:      c,
+			name:     name,
+			clientID: fmt.Sprintf("cairn-%s-%d", id, i),
+			tls:      tc,
+			topics:   topics{c.Prefix},
+			limiter:  newLimiter(c.ReceiveRate),
+			wake:     make(chan struct{}, 1),
+			log:      g.log.With("link", name),
+		})
+	}
+	return g, nil
+}
+
+// tlsConfig loads an uplink's TLS files; nil for plain schemes.
+func tlsConfig(c config.Uplink, key string) (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" && !isTLS(c.URL) {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.ca_file: %w", key, err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s.ca_file: no PEM certificate in %s", key, c.CAFile)
+		}
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.cert_file: %w", key, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func isTLS(url string) bool {
+	return len(url) > 6 && (url[:6] == "mqtts:" || url[:4] == "wss:")
+}
+
+// Start connects every uplink in the background; each retries until Close.
+func (g *Group) Start() {
+	g.once.Do(func() {
+		if len(g.ups) == 0 {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		g.cancel = cancel
+		for _, u := range g.ups {
+			g.wg.Add(1)
+			go u.run(ctx)
+		}
+		g.wg.Add(1)
+		go g.housekeep(ctx)
+	})
+}
+
+// Close disconnects every uplink and waits for them, then saves the tag
+// sets. Envelopes in flight stay owed and are published again next time.
+func (g *Group) Close() error {
+	g.once.Do(func() {}) // no Start after Close
+	if g.cancel != nil {
+		g.cancel()
+	}
+	g.wg.Wait()
+	if g.tags != nil {
+		return g.tags.flush()
+	}
+	return nil
+}
+
+// Serve records that a local client subscribed to the inbox of tag: from
+// now on every uplink subscribes upstream to its inbox and receipts, also
+// after a restart (until the tag is dropped at MaxTags).
+func (g *Group) Serve(tag codec.Tag) {
+	if g.tags != nil && g.tags.add(served, tag) {
+		g.log.Debug("uplink tag served", "tag", tag)
+	}
+}
+
+// Poke tells the uplinks that the store may owe them something new.
+func (g *Group) Poke() {
+	for _, u := range g.ups {
+		u.poke()
+	}
+}
+
+// Links returns the store link names of the configured uplinks.
+func (g *Group) Links() []string {
+	var names []string
+	for _, u := range g.ups {
+		names = append(names, u.name)
+	}
+	return names
+}
+
+// housekeep saves the tag sets and logs the status lines.
+func (g *Group) housekeep(ctx context.Context) {
+	defer g.wg.Done()
+	flush := time.NewTicker(tagsFlushEvery)
+	defer flush.Stop()
+	status := time.NewTicker(g.opts.StatusInterval)
+	defer status.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-flush.C:
+			if err := g.tags.flush(); err != nil {
+				g.log.Error("saving uplink tags", "err", err)
+			}
+		case <-status.C:
+			for _, s := range g.Status() {
+				g.log.Info("uplink status", s.logAttrs()...)
+			}
+		}
+	}
+}
+
+// Uplink is one upstream broker. Its state changes only in its own
+// goroutines; Status reads it safely.
+type Uplink struct {
+	g        *Group
+	cfg      config.Uplink
+	name     string // store link
+	clientID string
+	tls      *tls.Config
+	topics   topics
+	limiter  *limiter
+	wake     chan struct{} // capacity 1: the store may owe something new
+	log      *slog.Logger
+
+	connected     atomic.Bool
+	published     atomic.Uint64 // envelopes the broker acknowledged
+	received      atomic.Uint64 // arrivals taken into the store (new or duplicate)
+	subscriptions atomic.Int64  // filters subscribed on the current connection
+
+	mu          sync.Mutex // guards lastSuccess, lastErr, lastErrAt
+	lastSuccess time.Time
+	lastErr     string
+	lastErrAt   time.Time
+}
+
+func (u *Uplink) poke() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (u *Uplink) succeeded() {
+	u.mu.Lock()
+	u.lastSuccess = time.Now()
+	u.mu.Unlock()
+}
+
+func (u *Uplink) failed(err error) {
+	u.mu.Lock()
+	u.lastErr, u.lastErrAt = err.Error(), time.Now()
+	u.mu.Unlock()
+}
+
+// run connects, serves the connection until it is lost, and retries with
+// backoff until ctx ends.
+func (u *Uplink) run(ctx context.Context) {
+	defer u.g.wg.Done()
+	bo := backoff{min: u.cfg.ReconnectMin.D(), max: u.cfg.ReconnectMax.D()}
+	for {
+		connected, err := u.connect(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if connected {
+			bo.reset()
+		}
+		wait := bo.next()
+		u.failed(err)
+		u.log.Warn("uplink down", "url", u.cfg.URL, "err", err, "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}

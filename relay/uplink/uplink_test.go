@@ -1,0 +1,142 @@
+package uplink_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay"
+	"github.com/cairnmesh/cairn/relay/relaytest"
+	"github.com/cairnmesh/cairn/relay/uplink/uplinktest"
+)
+
+// brokers are the upstream brokers every test runs against.
+var brokers = []struct {
+	name  string
+	start func(testing.TB) *uplinktest.Broker
+	// crash ends the broker mid-stream. Mosquitto keeps its queues in
+	// memory and saves them only on autosave or exit, so SIGKILL loses what
+	// it acknowledged (docs/uplink.md); it gets SIGTERM. JetStream writes
+	// before it acknowledges, so NATS gets SIGKILL.
+	crash func(*uplinktest.Broker)
+}{
+	{"mosquitto", uplinktest.Mosquitto, (*uplinktest.Broker).Stop},
+	{"nats", uplinktest.NATS, (*uplinktest.Broker).Kill},
+}
+
+// twoRelays starts relays A and B with uplinks to b, and bob subscribed to
+// his inbox on B; it returns once B has subscribed upstream for bob.
+func twoRelays(t *testing.T, b *uplinktest.Broker) (a, bRelay *relay.Relay, bob *relaytest.Identity, inbox *recipient) {
+	t.Helper()
+	a = startRelay(t, relayConfig(t, t.TempDir(), b.URL()))
+	bRelay = startRelay(t, relayConfig(t, t.TempDir(), b.URL()))
+	bob = relaytest.NewIdentity()
+	inbox = subscribe(t, bRelay, bob)
+	eventually(t, "B subscribed upstream to bob's inbox and receipts", func() bool {
+		s := status(bRelay)
+		return s.Connected && s.Subscriptions >= 2
+	})
+	eventually(t, "A connected", func() bool { return status(a).Connected })
+	return a, bRelay, bob, inbox
+}
+
+// A client on relay A sends to a client on relay B; both relays reach only
+// the broker. The message arrives, and bob's receipt, sent to B, purges
+// A's copy as well as B's.
+func TestDeliverAcrossRelays(t *testing.T) {
+	for _, br := range brokers {
+		t.Run(br.name, func(t *testing.T) {
+			t.Parallel()
+			a, b, bob, inbox := twoRelays(t, br.start(t))
+			e := relaytest.Message(bob.Tag, codec.PrioNormal, 120)
+			send(t, a, e.Encode())
+			eventually(t, "bob received the envelope on B", func() bool { return inbox.has(e.ID()) })
+			if _, ok, _ := a.Store().Get(e.ID()); !ok {
+				t.Fatal("A dropped its copy before any receipt")
+			}
+
+			receipt := codec.SignReceipt(bob.Key, []codec.ID{e.ID()}).Envelope(600, codec.PrioUrgent)
+			send(t, b, receipt.Encode())
+			eventually(t, "the receipt purged A's copy", func() bool {
+				_, ok, _ := a.Store().Get(e.ID())
+				return !ok
+			})
+			if _, ok, _ := b.Store().Get(e.ID()); ok {
+				t.Error("B still holds the envelope after bob's receipt")
+			}
+			// Nothing came back to A from its own publish: A's envelope is
+			// not owed to the uplink it came from (B's arrival is from B's
+			// uplink), and A received nothing it sent.
+			if s := status(a); s.Received != 1 { // the receipt
+				t.Errorf("A received %d from upstream, want 1 (the receipt)", s.Received)
+			}
+			eventually(t, "both queues empty", func() bool { return status(a).Queued == 0 && status(b).Queued == 0 })
+		})
+	}
+}
+
+// Relay A is offline (broker unreachable) while 1,000 envelopes queue; when
+// the broker returns, all arrive at B, urgent first.
+func TestOfflineBacklogArrivesInPriorityOrder(t *testing.T) {
+	const n = 1000
+	for _, br := range brokers {
+		t.Run(br.name, func(t *testing.T) {
+			t.Parallel()
+			broker := br.start(t)
+			a, b, bob, inbox := twoRelays(t, broker)
+			broker.Stop()
+			eventually(t, "A sees the broker gone", func() bool { return !status(a).Connected })
+
+			ids := queue(t, a, bob.Tag, n)
+			if s := status(a); s.Queued != n || s.Connected {
+				t.Fatalf("A offline: %+v, want %d queued", s, n)
+			}
+			start := time.Now()
+			broker.Start()
+			eventually(t, "bob received all", func() bool { return inbox.count() == n })
+			t.Logf("%d envelopes through %s in %v after the broker returned", n, br.name, time.Since(start).Round(time.Millisecond))
+			for _, id := range ids {
+				if !inbox.has(id) {
+					t.Fatalf("bob lacks %s", id)
+				}
+			}
+			prios := arrivalPrios(t, b, bob.Tag)
+			for i := 1; i < len(prios); i++ {
+				if prios[i] > prios[i-1] {
+					t.Fatalf("arrival %d at B is %s after %s: not urgent first", i, prios[i], prios[i-1])
+				}
+			}
+			eventually(t, "A's queue empty", func() bool { return status(a).Queued == 0 })
+		})
+	}
+}
+
+// The broker dies in the middle of a stream and comes back; nothing is
+// lost and bob's application sees each message once.
+func TestBrokerRestartMidStream(t *testing.T) {
+	const n = 2000
+	for _, br := range brokers {
+		t.Run(br.name, func(t *testing.T) {
+			t.Parallel()
+			broker := br.start(t)
+			a, _, bob, inbox := twoRelays(t, broker)
+			broker.Stop()
+			eventually(t, "A sees the broker gone", func() bool { return !status(a).Connected })
+			ids := queue(t, a, bob.Tag, n)
+			broker.Start()
+			eventually(t, "bob received some", func() bool { return inbox.count() >= n/10 })
+			br.crash(broker)
+			t.Logf("broker down with %d of %d at bob", inbox.count(), n)
+			broker.Start()
+			eventually(t, "bob received all", func() bool { return inbox.count() == n })
+			for _, id := range ids {
+				if !inbox.has(id) {
+					t.Fatalf("bob lacks %s", id)
+				}
+			}
+			if inbox.dups != 0 {
+				t.Errorf("bob's application saw %d duplicates", inbox.dups)
+			}
+		})
+	}
+}

@@ -1,0 +1,251 @@
+// Package uplinktest runs real MQTT brokers on loopback for tests: Mosquitto
+// 2 (Debian package mosquitto, installed by scripts/deps.sh) and NATS
+// server in MQTT mode with JetStream (installed by scripts/deps.sh with go
+// install), alone or as a three-node cluster. Each broker gets a free port
+// and a temporary directory and is gone when the test ends. A missing
+// binary skips the test, except in CI (CI set), where it fails it.
+package uplinktest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const startTimeout = 60 * time.Second // a loaded 2-core CI box, JetStream recovering a store
+
+// Broker is one broker process, which a test may stop, kill and start again
+// on the same port and data.
+type Broker struct {
+	t    testing.TB
+	name string   // "mosquitto" or "nats-1"
+	bin  string   // binary path
+	args []string // command line after bin
+	port string   // MQTT port on 127.0.0.1
+	dir  string   // config and data
+
+	mu   sync.Mutex // guards cmd, done, log
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *bytes.Buffer
+}
+
+// URL is the broker's MQTT address for an uplink.
+func (b *Broker) URL() string { return "mqtt://127.0.0.1:" + b.port }
+
+// Addr is host:port of the MQTT listener.
+func (b *Broker) Addr() string { return "127.0.0.1:" + b.port }
+
+// find returns the path of a broker binary, looking in PATH, /usr/sbin and
+// $(go env GOPATH)/bin; missing, it skips the test, or fails it in CI.
+func find(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	dirs := []string{"/usr/sbin", "/usr/local/sbin"}
+	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		dirs = append(dirs, filepath.Join(strings.TrimSpace(string(gp)), "bin"))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not found (run scripts/deps.sh)", name)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// Mosquitto starts Mosquitto 2 with persistence in a temporary directory.
+// Its queue limits are lifted (max_queued_messages 0): the default 1,000
+// per session would drop a backlog (docs/uplink.md).
+func Mosquitto(t testing.TB) *Broker {
+	t.Helper()
+	bin := find(t, "mosquitto")
+	dir := t.TempDir()
+	port := FreePort(t)
+	// Run as root, Mosquitto drops to user "mosquitto" unless told to stay,
+	// and could then not save to the temporary directory.
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`user %s
+listener %s 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location %s/
+autosave_interval 1
+max_queued_messages 0
+max_inflight_messages 64
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+`, me.Username, port, dir)
+	path := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{t: t, name: "mosquitto", bin: bin, args: []string{"-c", path}, port: port, dir: dir}
+	b.Start()
+	return b
+}
+
+// NATS starts nats-server with JetStream and MQTT.
+func NATS(t testing.TB) *Broker {
+	t.Helper()
+	return natsNode(t, find(t, "nats-server"), "nats-1", t.TempDir(), FreePort(t), "")
+}
+
+// NATSCluster starts n nats-server nodes in one cluster, JetStream with n
+// replicas for the MQTT streams, each node with its own MQTT port.
+func NATSCluster(t testing.TB, n int) []*Broker {
+	t.Helper()
+	bin := find(t, "nats-server")
+	clusterPorts := make([]string, n)
+	for i := range clusterPorts {
+		clusterPorts[i] = FreePort(t)
+	}
+	var routes []string
+	for _, p := range clusterPorts {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%s", p))
+	}
+	var nodes []*Broker
+	for i := range n {
+		cluster := fmt.Sprintf(`cluster {
+  name: cairntest
+  listen: 127.0.0.1:%s
+  routes: [%s]
+}
+`, clusterPorts[i], strings.Join(routes, ", "))
+		nodes = append(nodes, natsNode(t, bin, fmt.Sprintf("nats-%d", i+1), t.TempDir(), FreePort(t), cluster+
+			fmt.Sprintf("mqtt { stream_replicas: %d, consumer_replicas: %d }\n", n, n)))
+	}
+	return nodes
+}
+
+func natsNode(t testing.TB, bin, name, dir, port, extra string) *Broker {
+	t.Helper()
+	conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%s
+jetstream {
+  store_dir: %q
+}
+mqtt {
+  listen: 127.0.0.1:%s
+}
+%s`, name, FreePort(t), filepath.Join(dir, "js"), port, extra)
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{t: t, name: name, bin: bin, args: []string{"-c", path}, port: port, dir: dir}
+	b.Start()
+	return b
+}
+
+// Start runs the broker (again) and waits until its MQTT port accepts
+// connections.
+func (b *Broker) Start() {
+	b.t.Helper()
+	b.mu.Lock()
+	b.log = new(bytes.Buffer)
+	cmd := exec.Command(b.bin, b.args...)
+	cmd.Stdout, cmd.Stderr = syncWriter{&b.mu, b.log}, syncWriter{&b.mu, b.log}
+	if err := cmd.Start(); err != nil {
+		b.mu.Unlock()
+		b.t.Fatalf("starting %s: %v", b.name, err)
+	}
+	done := make(chan struct{})
+	b.cmd, b.done = cmd, done
+	b.mu.Unlock()
+	go func() { cmd.Wait(); close(done) }()
+	b.t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if b.t.Failed() {
+			b.t.Logf("%s logged:\n%s", b.name, b.Log())
+		}
+	})
+	deadline := time.Now().Add(startTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", b.Addr(), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-done:
+			b.t.Fatalf("%s exited at start:\n%s", b.name, b.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s not listening after %v:\n%s", b.name, startTimeout, b.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop ends the broker with SIGTERM (it saves its state) and waits.
+func (b *Broker) Stop() { b.signal(syscall.SIGTERM) }
+
+// Kill ends the broker with SIGKILL and waits.
+func (b *Broker) Kill() { b.signal(syscall.SIGKILL) }
+
+func (b *Broker) signal(sig syscall.Signal) {
+	b.t.Helper()
+	b.mu.Lock()
+	cmd, done := b.cmd, b.done
+	b.mu.Unlock()
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(startTimeout):
+		b.t.Fatalf("%s still running %v after %v", b.name, startTimeout, sig)
+	}
+}
+
+// Log returns what the broker's current run has logged.
+func (b *Broker) Log() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.log.String()
+}
+
+type syncWriter struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
