@@ -12,10 +12,13 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/store"
+	"github.com/cairnmesh/cairn/relay/uplink"
 )
 
 // Implementation limits of the broker.
@@ -38,6 +41,9 @@ type Options struct {
 	Config *config.Config       // nil means config.Default()
 	Logger *slog.Logger         // nil means slog.Default()
 	Now    func() time.Duration // monotonic clock for the store; nil means the real one
+	// RadioTuning, if set, adjusts each radio link's options before it
+	// starts (tests: beacon interval, seed). nil keeps the defaults.
+	RadioTuning func(i int, o *radiolink.Options)
 }
 
 // Relay is a running relay: broker, store and the sessions between them.
@@ -49,6 +55,9 @@ type Relay struct {
 	broker *mqtt.Server
 	topics topics
 	stats  counters
+	radios radios                            // LoRa links, started by Serve
+	tune   func(i int, o *radiolink.Options) // Options.RadioTuning
+	uplink *uplink.Group
 
 	mu       sync.Mutex // guards sessions and inboxes
 	sessions map[*mqtt.Client]*session
@@ -75,6 +84,7 @@ func New(opts Options) (*Relay, error) {
 		cfg:      cfg,
 		log:      log,
 		topics:   newTopics(cfg.MQTT.TopicPrefix),
+		tune:     opts.RadioTuning,
 		sessions: make(map[*mqtt.Client]*session),
 		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
 	}
@@ -83,6 +93,11 @@ func New(opts Options) (*Relay, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
+	var links []string
+	for i := range cfg.Uplinks {
+		links = append(links, uplink.LinkName(i))
+	}
+	links = append(links, radioLinkNames(cfg)...)
 	st, err := store.Open(store.Options{
 		Path:             filepath.Join(cfg.DataDir, storeFile),
 		MaxTTL:           cfg.Store.MaxTTL.D(),
@@ -94,13 +109,31 @@ func New(opts Options) (*Relay, error) {
 		NoGroupCommit:    !cfg.Store.GroupCommit,
 		SweepInterval:    cfg.Store.SweepInterval.D(),
 		Now:              opts.Now,
-		OnStored:         r.onStored,
-		Logger:           log.With("component", "store"),
+		Links:            links,
+		OnStored: func(it store.Item) {
+			r.onStored(it)
+			r.uplink.Poke()
+		},
+		Logger: log.With("component", "store"),
 	})
 	if err != nil {
 		return nil, err
 	}
 	r.store = st
+	r.uplink, err = uplink.New(uplink.Options{
+		Uplinks: cfg.Uplinks,
+		DataDir: cfg.DataDir,
+		Store:   st,
+		Ingest: func(raw []byte, from string, done func(codec.ID, error)) {
+			r.ingest(raw, from, from, done)
+		},
+		MaxHops: uint8(cfg.Store.MaxHops),
+		Logger:  log.With("component", "uplink"),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
@@ -116,6 +149,10 @@ func New(opts Options) (*Relay, error) {
 		Logger:       slog.New(brokerLogHandler{log.Handler()}).With("component", "mqtt"),
 	})
 	if err := r.broker.AddHook(&hook{r: r}, nil); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("adding broker hook: %w", err)
+	}
+	if err := r.broker.AddHook(&servedHook{r: r}, nil); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("adding broker hook: %w", err)
 	}
@@ -157,7 +194,11 @@ func (r *Relay) Serve() error {
 	if err := r.broker.Serve(); err != nil {
 		return fmt.Errorf("serving MQTT: %w", err)
 	}
-	r.log.Info("relay serving", "data", r.cfg.DataDir, "listeners", r.Addrs())
+	if err := r.startRadios(r.tune); err != nil {
+		return err
+	}
+	r.uplink.Start()
+	r.log.Info("relay serving", "data", r.cfg.DataDir, "listeners", r.Addrs(), "uplinks", len(r.cfg.Uplinks))
 	return nil
 }
 
@@ -177,9 +218,13 @@ func (r *Relay) Addrs() map[string]string {
 // already received finishes becoming durable (and is acknowledged if its
 // client is still there), then the store closes cleanly.
 func (r *Relay) Close() error {
+	if err := r.closeRadios(); err != nil { // first: links ingest into the store
+		r.log.Warn("closing radios", "err", err)
+	}
+	uerr := r.uplink.Close()
 	err := r.broker.Close() // returns after every client's OnDisconnect
 	r.wg.Wait()
-	return errors.Join(err, r.store.Close())
+	return errors.Join(uerr, err, r.store.Close())
 }
 
 // Store returns the relay's store, for status and tests.
@@ -187,3 +232,41 @@ func (r *Relay) Store() *store.Store { return r.store }
 
 // Stats returns a snapshot of the relay's counters.
 func (r *Relay) Stats() Stats { return r.stats.snapshot() }
+
+// Uplinks returns the state of each configured uplink (none if there are
+// none), for status.
+func (r *Relay) Uplinks() []uplink.Status { return r.uplink.Status() }
+
+// servedHook tells the uplinks which tags this relay serves: those of
+// authenticated clients that subscribed to their inbox, or resumed a session
+// that had. It runs after the cairn hook, which set up the session.
+type servedHook struct {
+	mqtt.HookBase
+	r *Relay
+}
+
+func (h *servedHook) ID() string { return "cairn-served" }
+
+func (h *servedHook) Provides(b byte) bool {
+	return b == mqtt.OnSubscribed || b == mqtt.OnSessionEstablished
+}
+
+func (h *servedHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if s := h.r.session(cl); s != nil && s.key != nil {
+		if _, ok := cl.State.Subscriptions.Get(h.r.topics.inbox(s.tag)); ok {
+			h.r.uplink.Serve(s.tag)
+		}
+	}
+}
+
+func (h *servedHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	s := h.r.session(cl)
+	if s == nil || s.key == nil {
+		return
+	}
+	for i, f := range pk.Filters {
+		if i < len(reasonCodes) && reasonCodes[i] <= 2 && f.Filter == h.r.topics.inbox(s.tag) {
+			h.r.uplink.Serve(s.tag)
+		}
+	}
+}
