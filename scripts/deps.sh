@@ -6,6 +6,19 @@
 # missing and carries on, and the tests that need it say so when they fail.
 set -euo pipefail
 
+# nats-server (MQTT mode with JetStream) for the uplink tests, pinned, built
+# with go install into $(go env GOPATH)/bin when missing there. Needs only Go.
+NATS_VERSION=v2.15.2
+if command -v go >/dev/null 2>&1; then
+	gobin="$(go env GOPATH)/bin"
+	if [ ! -x "$gobin/nats-server" ] || ! "$gobin/nats-server" --version 2>/dev/null | grep -q "${NATS_VERSION#v}"; then
+		echo "deps: go install github.com/nats-io/nats-server/v2@$NATS_VERSION"
+		GOFLAGS=-mod=mod go install "github.com/nats-io/nats-server/v2@$NATS_VERSION"
+	fi
+else
+	echo "deps: no go; cannot install nats-server $NATS_VERSION" >&2
+fi
+
 # command → Debian package. mosquitto lives in /usr/sbin, which a non-root
 # PATH may lack, so look there too.
 declare -A pkg_of=(
