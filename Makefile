@@ -66,7 +66,7 @@ firmware: ## modem firmware: .elf/.bin/.hex per board in firmware/build/, flash 
 firmware-test: ## firmware core unit tests on the host, and the cross build within its budget
 	$(MAKE) --no-print-directory -C firmware test
 
-bench: build ## Cairn, Mosquitto and NATS side by side on loopback, ~6 min (docs/performance.md)
+bench: build ## Cairn, Mosquitto and NATS side by side on loopback, ~4 min (docs/performance.md)
 	GO=$(GO) scripts/bench.sh
 
 bench-go: ## run every Go benchmark (BENCHTIME, BENCHCOUNT)
