@@ -40,11 +40,11 @@ func (r *Relay) ingest(raw []byte, from, who string, done func(codec.ID, error))
 		finish(codec.ID{}, err)
 		return
 	}
-	id := e.ID()
 	if e.Kind != codec.KindReceipt {
-		r.store.PutAsync(e, from, finish)
+		r.store.PutAsync(e, from, finish) // computes the id once, for done
 		return
 	}
+	id := e.ID()
 	receipt, err := codec.OpenReceipt(e)
 	if err != nil {
 		finish(id, err)

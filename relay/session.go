@@ -56,7 +56,9 @@ func (s *session) who() string {
 
 // publish takes a client's PUBLISH to the send topic into the ingest path.
 func (s *session) publish(pk packets.Packet) {
-	raw := append([]byte(nil), pk.Payload...) // outlives the packet
+	// ingest decodes pk.Payload before it returns and the envelope keeps
+	// none of it (codec.DecodeEnvelope copies), so no copy is needed here.
+	raw := pk.Payload
 	done := func(codec.ID, error) {}
 	if pk.FixedHeader.Qos > 0 {
 		p := &pendingAck{packetID: pk.PacketID, result: make(chan error, 1)}
