@@ -2,6 +2,7 @@
 // into a config and calls into the packages; nothing else lives here.
 //
 //	cairn relay [--config FILE] [--data DIR] [--mqtt ADDR]
+//	cairn status [--data DIR | --config FILE] [--json]
 //	cairn config check FILE
 //	cairn version
 package main
@@ -17,6 +18,7 @@ var version = "dev"
 
 const usage = `usage:
   cairn relay [--config FILE] [--data DIR] [--mqtt ADDR]   run the relay
+  cairn status [--data DIR] [--config FILE] [--json]       show a running relay's state and uplinks
   cairn config check FILE                                  validate a config file
   cairn version                                            print the version
 `
@@ -30,6 +32,8 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "relay":
 		err = runRelay(args)
+	case "status":
+		err = runStatus(args)
 	case "config":
 		err = runConfig(args)
 	case "bench":

@@ -52,6 +52,8 @@ func runRelay(args []string) error {
 		r.Close()
 		return err
 	}
+	stopStatus := serveStatus(r, cfg.DataDir, log)
+	defer stopStatus()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	got := <-sig

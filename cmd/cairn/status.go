@@ -1,0 +1,153 @@
+package main
+
+// cairn status asks a running relay how it is doing. The relay answers on a
+// unix socket in its data directory, status.sock (mode 0600): HTTP, GET
+// /status, a JSON report. A socket rather than a TCP port because it needs
+// no configuration, cannot collide between relays on one machine, is
+// reachable only by the relay's user (and root), and is found from the same
+// data directory the relay uses. It is read-only. Scripts can use it too:
+//
+//	curl -s --unix-socket data/status.sock http://cairn/status
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cairnmesh/cairn/relay"
+	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/store"
+	"github.com/cairnmesh/cairn/relay/uplink"
+)
+
+// statusSocket is the socket's name in the data directory.
+const statusSocket = "status.sock"
+
+// statusReport is what GET /status returns.
+type statusReport struct {
+	Version string          `json:"version"`
+	DataDir string          `json:"data_dir"`
+	Uptime  string          `json:"uptime"`
+	Relay   relay.Stats     `json:"relay"`
+	Store   store.Stats     `json:"store"`
+	Uplinks []uplink.Status `json:"uplinks"`
+}
+
+// serveStatus answers GET /status on dataDir/status.sock until the returned
+// function is called. A socket path too long for the OS is logged and
+// skipped: the relay runs without it.
+func serveStatus(r *relay.Relay, dataDir string, log *slog.Logger) (stop func()) {
+	path := filepath.Join(dataDir, statusSocket)
+	os.Remove(path) // left by a relay that was killed; the store's lock keeps a second relay out
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn("status socket not available", "path", path, "err", err)
+		return func() {}
+	}
+	os.Chmod(path, 0o600)
+	started := time.Now()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(statusReport{
+			Version: version,
+			DataDir: dataDir,
+			Uptime:  time.Since(started).Round(time.Second).String(),
+			Relay:   r.Stats(),
+			Store:   r.Store().Stats(),
+			Uplinks: r.Uplinks(),
+		})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	return func() {
+		srv.Close()
+		os.Remove(path)
+	}
+}
+
+func runStatus(args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "the relay's TOML config `file`, for its data_dir")
+	dataDir := fs.String("data", "", "the relay's data `directory` (default: data_dir of --config, else ./data)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir := config.Default().DataDir
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		dir = cfg.DataDir
+	}
+	if *dataDir != "" {
+		dir = *dataDir
+	}
+	path := filepath.Join(dir, statusSocket)
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}},
+	}
+	resp, err := client.Get("http://cairn/status")
+	if err != nil {
+		return fmt.Errorf("no relay answering on %s: %w", path, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status from %s: %s %v", path, resp.Status, err)
+	}
+	if *asJSON {
+		os.Stdout.Write(body)
+		return nil
+	}
+	var rep statusReport
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return fmt.Errorf("status from %s: %w", path, err)
+	}
+	printStatus(os.Stdout, rep, time.Now())
+	return nil
+}
+
+func printStatus(w io.Writer, rep statusReport, now time.Time) {
+	fmt.Fprintf(w, "relay %s, data %s, up %s\n", rep.Version, rep.DataDir, rep.Uptime)
+	fmt.Fprintf(w, "  store: %d envelopes, %d bytes; accepted %d, duplicates %d, receipts %d, delivered %d\n",
+		rep.Store.Count, rep.Store.Bytes, rep.Relay.Accepted, rep.Relay.Duplicates, rep.Relay.Receipts, rep.Relay.Delivered)
+	if len(rep.Uplinks) == 0 {
+		fmt.Fprintln(w, "  uplinks: none configured")
+	}
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return now.Sub(t).Round(time.Second).String() + " ago"
+	}
+	for _, u := range rep.Uplinks {
+		state := "disconnected"
+		if u.Connected {
+			state = "connected"
+		}
+		fmt.Fprintf(w, "  %s %s: %s; queued %d (%d bytes); published %d, received %d; %d subscriptions (%d served, %d watched tags); last success %s\n",
+			u.Link, u.URL, state, u.Queued, u.QueuedBytes, u.Published, u.Received,
+			u.Subscriptions, u.ServedTags, u.WatchedTags, ago(u.LastSuccess))
+		if u.LastError != "" {
+			fmt.Fprintf(w, "    last error %s: %s\n", ago(u.LastErrorAt), strings.TrimSpace(u.LastError))
+		}
+	}
+}
