@@ -50,7 +50,7 @@
  * answer on RAK's forum (thread 4557) as used by Meshtastic's
  * variants/stm32/rak3172: PB8 high to receive, PC13 high to transmit
  * (RFO_HP). The plain RAK3172 has a 32 MHz crystal; the RAK3172-T has a
- * TCXO (stm32duino PR 2431): build that one with RAK3172_T=1. The module
+ * TCXO (stm32duino PR 2431): build that one with EXTRA_CFLAGS=-DRAK3172_T. The module
  * has no LED. SMPS is left off (LDO), which works whether or not the
  * SMPS inductor is fitted.
  */
