@@ -49,6 +49,7 @@ type Air struct {
 	nextID uint64
 	rng    *rand.Rand
 	stats  AirStats
+	air    map[uint16]time.Duration // airtime transmitted per node
 	closed bool
 }
 
@@ -68,6 +69,7 @@ func NewAir(seed uint64) (*Air, error) {
 		nodes:  map[uint16]*net.UDPAddr{},
 		links:  map[[2]uint16]Link{},
 		timers: map[uint64]*time.Timer{},
+		air:    map[uint16]time.Duration{},
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 	a.wg.Add(1)
@@ -104,6 +106,14 @@ func (a *Air) Stats() AirStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.stats
+}
+
+// Airtime is the time node has spent transmitting, by the air's own
+// reckoning: a check on a node's duty cycle that does not trust the node.
+func (a *Air) Airtime(node uint16) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.air[node]
 }
 
 // Close stops the air; frames in flight are not delivered.
@@ -160,6 +170,7 @@ func (a *Air) transmit(d Datagram) {
 	}
 	a.recent = append(a.recent, tx)
 	a.stats.Transmissions++
+	a.air[d.Node] += air
 	a.wg.Add(1)
 	a.nextID++
 	id := a.nextID

@@ -1,0 +1,103 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/radio"
+	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/radiolink"
+)
+
+// radios are the relay's LoRa radios ([[radio]] tables): each a modem
+// driver and a radiolink.Link, the store link radiolink.LinkName(i).
+type radios struct {
+	drivers []*radio.RNode
+	links   []*radiolink.Link
+}
+
+// radioLinkNames are the store links of cfg's radios.
+func radioLinkNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Radios))
+	for i := range names {
+		names[i] = radiolink.LinkName(i)
+	}
+	return names
+}
+
+// startRadios opens every configured modem and starts its link. A modem
+// that is absent is no error: its driver keeps trying.
+func (r *Relay) startRadios(tune func(i int, o *radiolink.Options)) error {
+	rs, err := r.cfg.ResolveRadios()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	for i, res := range rs {
+		name := radiolink.LinkName(i)
+		log := r.log.With("component", "radio", "link", name)
+		ro := res.RNodeOptions()
+		ro.Logger = log
+		drv, err := radio.OpenRNode(ro)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
+		}
+		r.radios.drivers = append(r.radios.drivers, drv)
+		ledger, err := radio.NewLedger(res.DutyCyclePercent, 0, time.Duration(res.Band.MaxDwellMs)*time.Millisecond, nil)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
+		}
+		o := radiolink.Options{
+			Name:       name,
+			Driver:     drv,
+			Modulation: res.Modulation,
+			Ledger:     ledger,
+			Store:      r.store,
+			Ingest: func(raw []byte, from string, done func(codec.ID, error)) {
+				r.ingest(raw, from, name, done)
+			},
+			Tags:    r.servedTags,
+			MaxHops: uint8(r.cfg.Store.MaxHops),
+			Logger:  log,
+		}
+		if tune != nil {
+			tune(i, &o)
+		}
+		l, err := radiolink.New(o)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
+		}
+		l.Start()
+		r.radios.links = append(r.radios.links, l)
+	}
+	return nil
+}
+
+// closeRadios stops the links, then turns the modems off.
+func (r *Relay) closeRadios() error {
+	var errs []error
+	for _, l := range r.radios.links {
+		errs = append(errs, l.Close())
+	}
+	for _, d := range r.radios.drivers {
+		errs = append(errs, d.Close())
+	}
+	r.radios = radios{}
+	return errors.Join(errs...)
+}
+
+// servedTags are the tags with an inbox subscriber here now, for beacons.
+func (r *Relay) servedTags() []codec.Tag {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tags := make([]codec.Tag, 0, len(r.inboxes))
+	for t := range r.inboxes {
+		tags = append(tags, t)
+	}
+	return tags
+}
+
+// Radios returns the relay's radio links, in [[radio]] order, for status
+// and tests.
+func (r *Relay) Radios() []*radiolink.Link { return r.radios.links }

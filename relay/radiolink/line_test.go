@@ -1,0 +1,225 @@
+package radiolink_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/radio"
+	"github.com/cairnmesh/cairn/radio/radiotest"
+	"github.com/cairnmesh/cairn/relay"
+	"github.com/cairnmesh/cairn/relay/radiolink"
+	"github.com/cairnmesh/cairn/relay/relaytest"
+)
+
+// lineSF is the spreading factor of the A–B–C tests. SF7 (a 64-byte packet
+// takes 118 ms at 125 kHz) keeps them within seconds; every delay of the
+// link scales with airtime, so SF9 (390 ms) behaves the same, 3.3× slower.
+const lineSF = 7
+
+// line is three relays A–B–C over simulated air, each with its own fake
+// RNode on a pty; A and C are out of range of each other.
+type line struct {
+	air    *radiotest.Air
+	relays [3]*relay.Relay
+}
+
+func startLine(t *testing.T, loss float64, seed uint64) *line {
+	t.Helper()
+	air, err := radiotest.NewAir(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { air.Close() })
+	dir := t.TempDir()
+	l := &line{air: air}
+	link := radiotest.Link{Loss: loss, RSSIDBm: -110, SNRQuarter: -20}
+	air.Connect(1, 2, link)
+	air.Connect(2, 3, link)
+	for i := range 3 {
+		fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: uint16(i + 1), Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fake.Close() })
+		cfg := relaytest.Config(t)
+		cfg.Radios = []radio.Config{{
+			Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000,
+			SpreadingFactor: lineSF, DutyCyclePercent: 1,
+		}}
+		r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t).With("relay", string(rune('A'+i))),
+			RadioTuning: func(_ int, o *radiolink.Options) {
+				o.BeaconInterval = 15 * time.Second
+				o.Address = uint16(0xA0 + i)
+				o.Seed = seed + uint64(i)
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Serve(); err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() }) // before the fake modems and the air (cleanups run last first)
+		l.relays[i] = r
+	}
+	// Neighbours from beacons: A and C know B, B knows both.
+	want := []int{1, 2, 1}
+	waitFor(t, 30*time.Second, "neighbours", func() bool {
+		for i, r := range l.relays {
+			if len(r.Radios()[0].Neighbours()) != want[i] {
+				return false
+			}
+		}
+		return true
+	})
+	return l
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func client(t *testing.T, r *relay.Relay, id *relaytest.Identity, name string) pahov3.Client {
+	t.Helper()
+	o := pahov3.NewClientOptions().AddBroker("tcp://" + r.Addrs()["tcp"]).
+		SetClientID(fmt.Sprintf("%s-%d", name, time.Now().UnixNano())).
+		SetAutoReconnect(false).SetCleanSession(true)
+	if id != nil {
+		o.SetUsername(id.DID).SetPassword(id.Password())
+	}
+	c := pahov3.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func publish(t *testing.T, c pahov3.Client, e *codec.Envelope) {
+	t.Helper()
+	tok := c.Publish("cairn/v1/send", 1, false, e.Encode())
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+// TestLineABC: a client at A sends to a client at C through B; it arrives;
+// the receipt purges the copies at A and B; no relay passes its duty cycle.
+// With 20 % frame loss on every link it still arrives. Airtime and delivery
+// are logged for docs/radio.md.
+func TestLineABC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time radio test")
+	}
+	for _, tc := range []struct {
+		name string
+		loss float64
+		msgs int
+	}{
+		{"loss0", 0, 3},
+		{"loss20", 0.2, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLine(t, tc.loss, 7)
+			a, b, c := l.relays[0], l.relays[1], l.relays[2]
+			bob := relaytest.NewIdentity()
+			got := make(chan *codec.Envelope, 16)
+			sub := client(t, c, bob, "bob")
+			if tok := sub.Subscribe("cairn/v1/inbox/"+bob.Tag.String(), 1, func(_ pahov3.Client, m pahov3.Message) {
+				if e, err := codec.DecodeEnvelope(m.Payload()); err == nil {
+					got <- e
+				}
+			}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("subscribe: %v", tok.Error())
+			}
+			alice := client(t, a, nil, "alice")
+
+			start := time.Now()
+			sent := map[codec.ID]bool{}
+			for range tc.msgs {
+				e := relaytest.Message(bob.Tag, codec.PrioNormal, 41) // 62-byte envelope, DESIGN's 20-byte text
+				e.TTL = 86400
+				if n := len(e.Encode()); n != 62 {
+					t.Fatalf("envelope of %d bytes", n)
+				}
+				publish(t, alice, e)
+				sent[e.ID()] = true
+			}
+			delivered := map[codec.ID]bool{}
+			timeout := time.After(40 * time.Second)
+			for len(delivered) < len(sent) {
+				select {
+				case e := <-got:
+					if !sent[e.ID()] {
+						t.Fatalf("unexpected envelope %s", e.ID())
+					}
+					if e.Hops != 2 {
+						t.Errorf("arrived with %d hops, want 2", e.Hops)
+					}
+					delivered[e.ID()] = true
+				case <-timeout:
+					t.Fatalf("delivered %d of %d", len(delivered), len(sent))
+				}
+			}
+			latency := time.Since(start)
+
+			ids := make([]codec.ID, 0, len(sent))
+			for id := range sent {
+				ids = append(ids, id)
+			}
+			publish(t, sub, codec.SignReceipt(bob.Key, ids).Envelope(86400, codec.PrioNormal))
+			waitFor(t, 40*time.Second, "receipt to purge A and B", func() bool {
+				for _, r := range []*relay.Relay{a, b, c} {
+					for _, id := range ids {
+						if _, ok, _ := r.Store().Get(id); ok {
+							return false
+						}
+					}
+				}
+				return true
+			})
+			purged := time.Since(start)
+			// Let the flood settle: every link has nothing left owed.
+			waitFor(t, 40*time.Second, "links to settle", func() bool {
+				for _, r := range l.relays {
+					if n, _, _ := r.Store().Owed(r.Radios()[0].Name()); n != 0 {
+						return false
+					}
+				}
+				return true
+			})
+
+			var total time.Duration
+			for i, r := range l.relays {
+				lk := r.Radios()[0]
+				s := lk.Stats()
+				onAir := l.air.Airtime(uint16(i + 1))
+				total += onAir
+				if budget := lk.Ledger().Budget(); onAir > budget || lk.Ledger().Used() > budget {
+					t.Errorf("relay %c: %v on air, %v booked, budget %v", 'A'+i, onAir, lk.Ledger().Used(), budget)
+				}
+				if onAir > lk.Ledger().Used() {
+					t.Errorf("relay %c: %v on air but only %v booked in its ledger", 'A'+i, onAir, lk.Ledger().Used())
+				}
+				t.Logf("relay %c: on air %v (ledger %v of %v); frames %d, envelopes %d (%d repeats), acks %d, beacons %d, suppressed %d, done %d, rx %d/%d dup/%d bad",
+					'A'+i, onAir, lk.Ledger().Used(), lk.Ledger().Budget(), s.FramesSent, s.EnvelopesSent, s.Retransmissions,
+					s.AcksSent, s.BeaconsSent, s.Suppressed, s.Done, s.Received, s.Duplicates, s.BadFrames)
+			}
+			as := l.air.Stats()
+			t.Logf("%s: delivered %d/%d in %v, receipt purged A and B at %v; air: %d transmissions, %d lost, %d collided; total airtime %v",
+				tc.name, len(delivered), len(sent), latency.Round(time.Millisecond), purged.Round(time.Millisecond),
+				as.Transmissions, as.Lost, as.Collided, total)
+		})
+	}
+}

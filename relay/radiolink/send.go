@@ -1,0 +1,346 @@
+package radiolink
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/radio"
+	"github.com/cairnmesh/cairn/relay/store"
+)
+
+// sendTimeout bounds one Send to the modem; a modem that is away longer
+// makes the sender look at the store again (and the driver reconnects).
+const sendTimeout = 30 * time.Second
+
+// job is what the sender transmits next: one or more frames (the
+// fragments of an envelope) at a priority, and what to record once sent.
+type job struct {
+	frames [][]byte
+	prio   codec.Prio
+	sent   func(now time.Time, airtime time.Duration) // called with mu held
+}
+
+func (l *Link) sendLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		j, wake := l.next(time.Now())
+		if j != nil {
+			if wait := l.transmit(ctx, j); wait > 0 {
+				wake = wait
+			} else {
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		timer.Reset(min(wake, l.opts.PollInterval))
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.poke:
+		case <-timer.C:
+		}
+	}
+}
+
+// transmit books and sends j's frames. It returns how long to wait when the
+// ledger has no room yet (nothing of j was sent, or the rest is dropped and
+// retried later), or 0.
+func (l *Link) transmit(ctx context.Context, j *job) time.Duration {
+	var total time.Duration
+	for _, f := range j.frames {
+		air := l.opts.Modulation.Airtime(len(f) + radio.RNodeHeaderBytes)
+		wait, err := l.opts.Ledger.Reserve(air, j.prio)
+		if err != nil {
+			l.log.Warn("frame never fits the duty cycle", "bytes", len(f), "prio", j.prio, "err", err)
+			return l.opts.PollInterval
+		}
+		if wait > 0 {
+			return wait
+		}
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		err = l.opts.Driver.Send(sctx, f)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("send failed", "err", err)
+			}
+			return l.opts.PollInterval // booked airtime stays booked: the ledger may over-count, never under
+		}
+		total += air
+		l.mu.Lock()
+		l.stats.FramesSent++
+		l.stats.Airtime += air
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	j.sent(time.Now(), total)
+	l.mu.Unlock()
+	return 0
+}
+
+// next chooses what to send: due acks, then NACKs and resent fragments,
+// then a due beacon, then the best owed envelope. It returns nil and how
+// long until something may be due when there is nothing now.
+func (l *Link) next(now time.Time) (*job, time.Duration) {
+	l.mu.Lock()
+	if len(l.acks) > 0 && !now.Before(l.acksDue) {
+		n := min(len(l.acks), radio.MaxAckIDs)
+		ids := l.acks[:n]
+		frame, _ := radio.AppendAck(nil, l.opts.Address, ids)
+		l.acks = append([]codec.ID(nil), l.acks[n:]...)
+		l.acksDue = time.Time{}
+		if len(l.acks) > 0 {
+			l.acksDue = now
+		}
+		l.mu.Unlock()
+		return &job{frames: [][]byte{frame}, prio: codec.PrioUrgent, sent: func(time.Time, time.Duration) { l.stats.AcksSent++ }}, 0
+	}
+	if len(l.nacks) > 0 {
+		frame := l.nacks[0]
+		l.nacks = l.nacks[1:]
+		l.mu.Unlock()
+		sent := func(time.Time, time.Duration) {}
+		if f, err := radio.DecodeLinkFrame(frame); err == nil && f.Type == radio.LinkNack {
+			sent = func(time.Time, time.Duration) { l.stats.NacksSent++ }
+		}
+		return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: sent}, 0
+	}
+	if now.Before(l.holdUntil) {
+		wake := l.holdUntil.Sub(now)
+		if len(l.acks) > 0 {
+			wake = min(wake, l.acksDue.Sub(now))
+		}
+		l.mu.Unlock()
+		return nil, wake
+	}
+	if !now.Before(l.beaconDue) {
+		var tags []codec.Tag
+		if l.opts.Tags != nil {
+			l.mu.Unlock()
+			tags = l.opts.Tags()
+			l.mu.Lock()
+		}
+		frame, _ := radio.AppendBeacon(nil, l.opts.Address, radio.NewTagFilter(tags))
+		l.beaconDue = now.Add(l.jitter(l.opts.BeaconInterval*9/10, l.opts.BeaconInterval*11/10))
+		l.mu.Unlock()
+		return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) { l.stats.BeaconsSent++ }}, 0
+	}
+	l.prune(now)
+	wake := l.beaconDue.Sub(now)
+	if len(l.acks) > 0 {
+		wake = min(wake, l.acksDue.Sub(now))
+	}
+	l.mu.Unlock()
+
+	j, w := l.nextEnvelope(now)
+	return j, min(wake, w)
+}
+
+// nextEnvelope looks at the owed envelopes, urgent first, marks sent those
+// that need no more sending, and picks the one to send now: among the
+// eligible of the highest priority, the one whose flow used the least
+// airtime lately, oldest first on ties.
+func (l *Link) nextEnvelope(now time.Time) (*job, time.Duration) {
+	wake := time.Duration(math.MaxInt64)
+	var done []codec.ID
+	defer func() {
+		if len(done) > 0 {
+			if err := l.opts.Store.MarkSent(l.opts.Name, done...); err != nil && !errors.Is(err, store.ErrClosed) {
+				l.log.Warn("marking sent", "err", err)
+			}
+		}
+	}()
+	for prio := codec.PrioUrgent; ; prio-- {
+		var best *store.Item
+		bestAir := math.Inf(1)
+		after := uint64(0)
+		for page := 0; page < 8 && best == nil; page++ {
+			items, through, err := l.opts.Store.PendingPrio(l.opts.Name, prio, after, candidatesPerPrio)
+			if err != nil {
+				if !errors.Is(err, store.ErrClosed) {
+					l.log.Warn("reading owed envelopes", "err", err)
+				}
+				return nil, l.opts.PollInterval
+			}
+			l.mu.Lock()
+			live := l.liveNeighbours(now)
+			for i := range items {
+				it := &items[i]
+				st := l.out[it.ID]
+				h := l.heard[it.ID]
+				switch {
+				case it.Envelope.Hops >= l.opts.MaxHops:
+					l.stats.HopLimited++
+					done = append(done, it.ID)
+					continue
+				case h != nil && h.suppressed && st == nil:
+					l.stats.Suppressed++
+					done = append(done, it.ID)
+					l.forget(it.ID)
+					continue
+				case st != nil && finished(st, live):
+					l.stats.Done++
+					done = append(done, it.ID)
+					l.forget(it.ID)
+					continue
+				}
+				at := now
+				if st != nil {
+					at = st.nextTry
+				} else if h != nil {
+					at = h.eligible
+				}
+				if at.After(now) {
+					wake = min(wake, at.Sub(now))
+					continue
+				}
+				if st == nil && len(l.out) >= maxTracked {
+					continue
+				}
+				if a := l.flowAirtime(it.Envelope.To, now); a < bestAir {
+					best, bestAir = it, a
+				}
+			}
+			l.mu.Unlock()
+			if len(items) < candidatesPerPrio {
+				break
+			}
+			after = through
+		}
+		if best != nil {
+			return l.envelopeJob(*best), 0
+		}
+		if prio == codec.PrioBulk {
+			return nil, wake
+		}
+	}
+}
+
+// prune forgets retransmission state of envelopes no longer owed: one due
+// for 2 × MaxBackoff without being sent again left the owed list (a
+// receipt or expiry took it). Called with mu held.
+func (l *Link) prune(now time.Time) {
+	for id, st := range l.out {
+		if now.Sub(st.nextTry) > 2*l.opts.MaxBackoff {
+			l.forget(id)
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// finished: every live neighbour, and at least one, acked.
+func finished(st *outState, live []uint16) bool {
+	if len(st.acked) == 0 {
+		return false
+	}
+	for _, a := range live {
+		if !st.acked[a] {
+			return false
+		}
+	}
+	return true
+}
+
+// forget drops an envelope's link state. Called with mu held.
+func (l *Link) forget(id codec.ID) {
+	delete(l.out, id)
+	delete(l.byShort, radio.ShortOf(id))
+	if h := l.heard[id]; h != nil {
+		h.suppressed = true // in case it is owed again: never rebroadcast twice
+	}
+}
+
+// envelopeJob frames it with hops + 1, whole or in fragments.
+func (l *Link) envelopeJob(it store.Item) *job {
+	e := *it.Envelope
+	e.Hops++
+	raw := e.Encode()
+	l.mu.Lock()
+	st := l.out[it.ID]
+	if st == nil {
+		st = &outState{acked: map[uint16]bool{}}
+		l.out[it.ID] = st
+		l.byShort[radio.ShortOf(it.ID)] = it.ID
+	}
+	var frames [][]byte
+	if len(raw) <= radio.MaxWholeEnvelope {
+		f, _ := radio.AppendWhole(nil, raw)
+		frames = [][]byte{f}
+	} else {
+		if !st.xferSet {
+			st.transfer, st.xferSet = l.nextXfer, true
+			l.nextXfer = (l.nextXfer + 1) & radio.MaxTransferID
+		}
+		var err error
+		if frames, err = radio.Fragment(l.opts.Address, st.transfer, raw); err != nil {
+			// Larger than radio carries (63,488 bytes): never sent here.
+			delete(l.out, it.ID)
+			l.mu.Unlock()
+			l.log.Warn("envelope too large for radio", "id", it.ID, "bytes", len(raw))
+			l.opts.Store.MarkSent(l.opts.Name, it.ID)
+			return &job{prio: it.Envelope.Prio, sent: func(time.Time, time.Duration) {}}
+		}
+		if _, ok := l.transfers[st.transfer]; !ok {
+			if len(l.xferOrder) >= maxTransfers {
+				delete(l.transfers, l.xferOrder[0])
+				l.xferOrder = l.xferOrder[1:]
+			}
+			l.xferOrder = append(l.xferOrder, st.transfer)
+		}
+		l.transfers[st.transfer] = raw
+	}
+	l.mu.Unlock()
+	return &job{frames: frames, prio: it.Envelope.Prio, sent: func(now time.Time, air time.Duration) {
+		st.attempts++
+		l.stats.EnvelopesSent++
+		l.holdUntil = later(l.holdUntil, now.Add(ackGap(l.opts.Modulation)))
+		if st.attempts > 1 {
+			l.stats.Retransmissions++
+		}
+		// Gentle growth (× 1.5): on a lossy channel most repeats are for
+		// a lost frame or ack, not for a neighbour that is gone.
+		wait := min(time.Duration(float64(l.opts.AckWait)*math.Pow(1.5, float64(min(st.attempts-1, 40)))), l.opts.MaxBackoff)
+		st.nextTry = now.Add(l.jitter(wait*3/4, wait*5/4))
+		l.chargeFlow(e.To, air, now)
+	}}
+}
+
+// flowAirtime is a flow's decayed airtime in seconds. Called with mu held.
+func (l *Link) flowAirtime(t codec.Tag, now time.Time) float64 {
+	f := l.flows[t]
+	if f == nil {
+		return 0
+	}
+	return f.airtime * math.Exp2(-now.Sub(f.at).Seconds()/flowHalfLife.Seconds())
+}
+
+// chargeFlow is called with mu held.
+func (l *Link) chargeFlow(t codec.Tag, air time.Duration, now time.Time) {
+	a := l.flowAirtime(t, now) + air.Seconds()
+	if _, ok := l.flows[t]; !ok && len(l.flows) >= maxFlows {
+		for k := range l.flows {
+			if l.flowAirtime(k, now) < 0.01 {
+				delete(l.flows, k)
+			}
+		}
+		if len(l.flows) >= maxFlows {
+			for k := range l.flows { // still full: forget one at random
+				delete(l.flows, k)
+				break
+			}
+		}
+	}
+	l.flows[t] = &flow{airtime: a, at: now}
+}
