@@ -121,7 +121,7 @@ log_type notice
 // NATS starts nats-server with JetStream and MQTT.
 func NATS(t testing.TB) *Broker {
 	t.Helper()
-	return natsNode(t, find(t, "nats-server"), "nats-1", t.TempDir(), FreePort(t), "")
+	return natsNode(t, find(t, "nats-server"), true, "nats-1", t.TempDir(), FreePort(t), "", "")
 }
 
 // NATSCluster starts n nats-server nodes in one cluster, JetStream with n
@@ -145,13 +145,18 @@ func NATSCluster(t testing.TB, n int) []*Broker {
   routes: [%s]
 }
 `, clusterPorts[i], strings.Join(routes, ", "))
-		nodes = append(nodes, natsNode(t, bin, fmt.Sprintf("nats-%d", i+1), t.TempDir(), FreePort(t), cluster+
-			fmt.Sprintf("mqtt { stream_replicas: %d, consumer_replicas: %d }\n", n, n)))
+		mqtt := fmt.Sprintf("stream_replicas: %d\n  consumer_replicas: %d", n, n)
+		nodes = append(nodes, natsNode(t, bin, false, fmt.Sprintf("nats-%d", i+1), t.TempDir(), FreePort(t), mqtt, cluster))
+	}
+	// A node opens its MQTT port only once JetStream has a cluster
+	// leader, which needs the others: start all, then wait.
+	for _, n := range nodes {
+		n.waitReady()
 	}
 	return nodes
 }
 
-func natsNode(t testing.TB, bin, name, dir, port, extra string) *Broker {
+func natsNode(t testing.TB, bin string, wait bool, name, dir, port, mqtt, extra string) *Broker {
 	t.Helper()
 	conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%s
@@ -160,20 +165,31 @@ jetstream {
 }
 mqtt {
   listen: 127.0.0.1:%s
+  %s
 }
-%s`, name, FreePort(t), filepath.Join(dir, "js"), port, extra)
+%s`, name, FreePort(t), filepath.Join(dir, "js"), port, mqtt, extra)
 	path := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b := &Broker{t: t, name: name, bin: bin, args: []string{"-c", path}, port: port, dir: dir}
-	b.Start()
+	b.launch()
+	if wait {
+		b.waitReady()
+	}
 	return b
 }
 
 // Start runs the broker (again) and waits until its MQTT port accepts
 // connections.
 func (b *Broker) Start() {
+	b.t.Helper()
+	b.launch()
+	b.waitReady()
+}
+
+// launch starts the process.
+func (b *Broker) launch() {
 	b.t.Helper()
 	b.mu.Lock()
 	b.log = new(bytes.Buffer)
@@ -194,6 +210,14 @@ func (b *Broker) Start() {
 			b.t.Logf("%s logged:\n%s", b.name, b.Log())
 		}
 	})
+}
+
+// waitReady waits until the MQTT port accepts connections.
+func (b *Broker) waitReady() {
+	b.t.Helper()
+	b.mu.Lock()
+	done := b.done
+	b.mu.Unlock()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", b.Addr(), time.Second)
