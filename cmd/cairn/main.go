@@ -38,6 +38,16 @@ func main() {
 		err = runConfig(args)
 	case "bench":
 		err = runBench(args)
+	case "id":
+		err = runID(args)
+	case "contact":
+		err = runContact(args)
+	case "send":
+		err = runSend(args)
+	case "inbox":
+		err = runInbox(args)
+	case "chat":
+		err = runChat(args)
 	case "version":
 		fmt.Println("cairn", version)
 	case "help", "-h", "--help":
