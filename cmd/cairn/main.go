@@ -48,6 +48,10 @@ func main() {
 		err = runInbox(args)
 	case "chat":
 		err = runChat(args)
+	case "radio":
+		err = runRadio(args)
+	case "sim":
+		err = runSim(args)
 	case "version":
 		fmt.Println("cairn", version)
 	case "help", "-h", "--help":
