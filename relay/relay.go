@@ -12,7 +12,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
@@ -152,10 +151,6 @@ func New(opts Options) (*Relay, error) {
 		st.Close()
 		return nil, fmt.Errorf("adding broker hook: %w", err)
 	}
-	if err := r.broker.AddHook(&servedHook{r: r}, nil); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("adding broker hook: %w", err)
-	}
 	if err := r.addListeners(); err != nil {
 		r.broker.Close()
 		st.Close()
@@ -236,37 +231,3 @@ func (r *Relay) Stats() Stats { return r.stats.snapshot() }
 // Uplinks returns the state of each configured uplink (none if there are
 // none), for status.
 func (r *Relay) Uplinks() []uplink.Status { return r.uplink.Status() }
-
-// servedHook tells the uplinks which tags this relay serves: those of
-// authenticated clients that subscribed to their inbox, or resumed a session
-// that had. It runs after the cairn hook, which set up the session.
-type servedHook struct {
-	mqtt.HookBase
-	r *Relay
-}
-
-func (h *servedHook) ID() string { return "cairn-served" }
-
-func (h *servedHook) Provides(b byte) bool {
-	return b == mqtt.OnSubscribed || b == mqtt.OnSessionEstablished
-}
-
-func (h *servedHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if s := h.r.session(cl); s != nil && s.key != nil {
-		if _, ok := cl.State.Subscriptions.Get(h.r.topics.inbox(s.tag)); ok {
-			h.r.uplink.Serve(s.tag)
-		}
-	}
-}
-
-func (h *servedHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
-	s := h.r.session(cl)
-	if s == nil || s.key == nil {
-		return
-	}
-	for i, f := range pk.Filters {
-		if i < len(reasonCodes) && reasonCodes[i] <= 2 && f.Filter == h.r.topics.inbox(s.tag) {
-			h.r.uplink.Serve(s.tag)
-		}
-	}
-}

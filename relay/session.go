@@ -95,8 +95,10 @@ func (s *session) ackLoop() {
 	}
 }
 
-// subscribed starts delivery of the client's inbox at qos (0 or 1).
+// subscribed starts delivery of the client's inbox at qos (0 or 1), and
+// tells the uplinks that this relay now serves the client's tag.
 func (s *session) subscribed(qos byte) {
+	s.r.uplink.Serve(s.tag)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.del != nil {
