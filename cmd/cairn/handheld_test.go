@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ import (
 // bytes on the wire, and Bob's new process opens it from the persisted
 // session.
 func TestHandheldsEndToEnd(t *testing.T) {
+	// A -race binary sleeps a second at exit unless told not to; eleven
+	// runs of it would make that most of the test.
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	p := startRelay(t, t.TempDir())
 	relay := "mqtt://" + p.addr
 	dir := t.TempDir()
