@@ -87,7 +87,7 @@ func (s *Session) Remote() PublicIdentity { return s.remote }
 // larger values save those bytes on LoRa at the cost of slower recovery
 // from a compromised device. n < 1 means DefaultRekeyInterval.
 func (s *Session) SetRekeyInterval(n int) {
-	if n < 1 || n > math.MaxUint32 {
+	if n < 1 || uint64(n) > math.MaxUint32 {
 		n = DefaultRekeyInterval
 	}
 	s.rekeyInterval = uint32(n)
