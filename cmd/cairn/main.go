@@ -1,10 +1,6 @@
 // Command cairn is the Cairn relay and its tools. Each subcommand turns flags
-// into a config and calls into the packages; nothing else lives here.
-//
-//	cairn relay [--config FILE] [--data DIR] [--mqtt ADDR]
-//	cairn status [--data DIR | --config FILE] [--json]
-//	cairn config check FILE
-//	cairn version
+// into a config and calls into the packages; nothing else lives here. Run
+// `cairn help` for the list.
 package main
 
 import (
@@ -16,11 +12,25 @@ import (
 // git describe.
 var version = "dev"
 
-const usage = `usage:
-  cairn relay [--config FILE] [--data DIR] [--mqtt ADDR]   run the relay
-  cairn status [--data DIR] [--config FILE] [--json]       show a running relay's state and uplinks
-  cairn config check FILE                                  validate a config file
-  cairn version                                            print the version
+const usage = `usage: cairn COMMAND [flags]
+
+The relay:
+  relay [--config FILE] [--data DIR] [--mqtt ADDR]   run the relay (--pprof ADDR: profiles)
+  status [--data DIR] [--config FILE] [--json]       show a running relay's state and uplinks
+  config check FILE                                  validate a config file
+
+A handheld (keystore in --home DIR, $CAIRN_HOME or ~/.cairn; --relay mqtt://HOST:PORT):
+  id new|show [--qr]                                 make or show your identity and contact card
+  contact add|list                                   add a contact from a card or did:key
+  send [--urgent] DID TEXT                           send one message
+  inbox [--follow]                                   read (and keep reading) your messages
+  chat DID                                           talk, line by line
+
+Radios and tools:
+  radio airtime|list|probe                           LoRa airtime, serial ports, modem details
+  sim air CONFIG                                     run simulated air for fake modems
+  bench [flags]                                      load a relay or an MQTT broker
+  version                                            print the version
 `
 
 func main() {
