@@ -65,6 +65,19 @@ func FuzzDecodeReceipt(f *testing.F) {
 	})
 }
 
+func FuzzDecodeBundleRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := codec.DecodeBundleRequest(body)
+		if err != nil {
+			requireSentinel(t, err)
+			return
+		}
+		if again := r.Encode(); !bytes.Equal(again, body) {
+			t.Fatalf("decoded %x, encodes to %x", body, again)
+		}
+	})
+}
+
 func FuzzParseDIDKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		key, err := codec.ParseDIDKey(s)
@@ -123,7 +136,7 @@ func FuzzVerifyAuthToken(f *testing.F) {
 
 // fuzzTargets lists every fuzz target, so that TestFuzzSeeds fails when one
 // has no committed seeds.
-var fuzzTargets = []string{"FuzzDecodeEnvelope", "FuzzDecodeReceipt", "FuzzParseDIDKey", "FuzzParseTag", "FuzzVerifyAuthToken"}
+var fuzzTargets = []string{"FuzzDecodeEnvelope", "FuzzDecodeReceipt", "FuzzDecodeBundleRequest", "FuzzParseDIDKey", "FuzzParseTag", "FuzzVerifyAuthToken"}
 
 // maxSeedBytes keeps the oversize catalogue entries (64 KiB and more) out of
 // the committed corpus; the catalogue test covers them.
@@ -156,6 +169,12 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 	}
 	for _, v := range vs.Receipts {
 		add("FuzzDecodeReceipt", "good-"+v.Name, unhex(t, v.Body))
+	}
+	add("FuzzDecodeBundleRequest", "good-bundle-request", unhex(t, codectest.GoodBundleRequest))
+	for _, c := range codectest.BadBundleRequests {
+		if b := c.Bytes(); len(b) <= maxSeedBytes {
+			add("FuzzDecodeBundleRequest", "bad-"+c.Name, b)
+		}
 	}
 	for _, v := range vs.Identities {
 		add("FuzzParseDIDKey", "good-"+v.Name, v.DIDKey)

@@ -262,6 +262,34 @@ var BadEnvelopes = []Bad{
 		"the body tagged as self-described CBOR"},
 }
 
+// GoodBundleRequest is a valid bundle request body (kind 4): version 1,
+// reply tag 0001020304050607.
+const GoodBundleRequest = "82" + "01" + "480001020304050607"
+
+// BadBundleRequests are kind-4 bodies that codec.DecodeBundleRequest must
+// refuse with Want. The envelopes carrying them are well formed: a relay
+// stores them and does not answer them.
+var BadBundleRequests = []Bad{
+	{"empty", "", codec.ErrMalformed, "no body"},
+	{"empty-array", "80", codec.ErrShape, "[]"},
+	{"version-only", "8101", codec.ErrShape, "[1]: no reply tag"},
+	{"version-2", "8202480001020304050607", codec.ErrVersion, "an unknown version"},
+	{"version-0", "8200480001020304050607", codec.ErrVersion, ""},
+	{"reply-7-bytes", "82014700010203040506", codec.ErrShape, "a tag one byte short"},
+	{"reply-9-bytes", "820149000102030405060708", codec.ErrShape, "a tag one byte long"},
+	{"reply-null", "8201f6", codec.ErrShape, "reply tag null"},
+	{"reply-text", "820168" + "3031323334353637", codec.ErrShape, "the tag as a text string"},
+	{"three-items", "8301480001020304050607" + "00", codec.ErrShape, "an extra item after the tag"},
+	{"trailing", GoodBundleRequest + "00", codec.ErrTrailing, "a valid body followed by 00"},
+	{"long-version", "821801480001020304050607", codec.ErrNotCanonical, "version 1 as 18 01"},
+	{"long-tag-length", "8201580800010203040506" + "07", codec.ErrNotCanonical, "tag length 8 as 58 08"},
+	{"indefinite-array", "9f01480001020304050607ff", codec.ErrIndefinite, ""},
+	{"tagged", "d9d9f7" + GoodBundleRequest, codec.ErrTagged, "tagged as self-described CBOR"},
+	{"map", "a2" + "00" + "01" + "01" + "480001020304050607", codec.ErrShape, "a map instead of an array"},
+	{"negative-version", "8220480001020304050607", codec.ErrShape, "version -1"},
+	{"oversize", strings.Repeat("00", codec.MaxEnvelopeBytes+1), codec.ErrTooLarge, "refused on size before parsing"},
+}
+
 // BadDIDKeys are usernames that codec.ParseDIDKey must refuse with Want.
 var BadDIDKeys = []BadString{
 	{"empty", "", codec.ErrBadDID, ""},
