@@ -40,6 +40,16 @@ func (r *Relay) ingest(raw []byte, from, who string, done func(codec.ID, error))
 		finish(codec.ID{}, err)
 		return
 	}
+	if e.Kind == codec.KindBundleRequest {
+		// Answered once, when first stored (relay/bundles.go); a lookup
+		// error only means it may be answered again, harmlessly.
+		seen, _ := r.store.Seen(e.ID())
+		r.store.PutAsync(e, from, finish)
+		if !seen {
+			r.answerBundleRequest(e)
+		}
+		return
+	}
 	if e.Kind != codec.KindReceipt {
 		r.store.PutAsync(e, from, finish) // computes the id once, for done
 		return
