@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -16,50 +15,65 @@ import (
 // Bundle exchange through relays (docs/crypto.md, "Bundle exchange").
 //
 // A bundle request (kind 4) is addressed to the tag of the identity whose
-// bundle is wanted. Its body names where to answer:
+// bundle is wanted. Its body (codec.BundleRequest, 82 01 48 <reply tag>)
+// names where to answer. The reply tag is the tag of a one-time Ed25519 key
+// the requester makes for this request; it reads the answer by
+// authenticating a separate connection with that key. So the request names
+// no one: a relay learns that someone asked for the bundle of a tag, and
+// where the answer went, but not who asked — beyond what the connection
+// itself shows (its address, timing).
 //
-//	82        array(2)
-//	01        version 1
-//	48 …      reply tag, 8 bytes
+// Two parties answer, each with a kind-3 envelope to the reply tag:
 //
-// The reply tag is the tag of a one-time Ed25519 key the requester makes
-// for this request; it reads the answer by authenticating a separate
-// connection with that key. So the request names no one: a relay learns
-// that someone asked for the bundle of a tag, and where the answer went,
-// but not who asked — beyond what the connection itself shows (its
-// address, timing).
+//   - relays, from the relay copy the owner published (publishRelayBundle):
+//     signed prekey and ML-KEM prekey, no one-time prekeys, since a relay
+//     may serve it any number of times;
+//   - the owner's client, if it reads its inbox meanwhile, with its full
+//     bundle including one-time prekeys, living no longer than the request
+//     had left (at most maxBundleReplyTTL).
 //
-// The answer (kind 3) is the owner's full bundle — ML-KEM prekey and
-// one-time prekeys — addressed to the reply tag, living no longer than the
-// request had left (at most maxBundleReplyTTL). Bundles are signed; the
-// requester checks the identity is the one it asked for.
+// Bundles are signed; the requester checks the identity is the one it
+// asked for, and prefers an answer with one-time prekeys (bundleGrace).
 const (
-	bundleRequestSize = 11
 	// maxBundleReplyTTL caps how long an answer waits for a requester
 	// that has likely given up.
 	maxBundleReplyTTL = 3600
 	// DefaultBundleWait is how long FetchBundle waits for an answer.
 	DefaultBundleWait = 30 * time.Second
+	// bundleGrace is how long FetchBundle, holding a valid bundle without
+	// one-time prekeys (a relay's answer), waits for the owner's own
+	// answer with them: an online owner answers within a round trip.
+	bundleGrace = 2 * time.Second
 )
 
-func encodeBundleRequest(reply codec.Tag) []byte {
-	return append([]byte{0x82, 0x01, 0x40 | codec.TagSize}, reply[:]...)
+// relayBundle returns the bundle published for relays to serve: the
+// current one without one-time prekeys. ks.mu held.
+func (ks *Keystore) relayBundle() *ratchet.Bundle {
+	b := ks.prekeys.Bundle(ks.id)
+	b.OneTime = nil
+	return b
 }
 
-// parseBundleRequest accepts exactly what encodeBundleRequest produces.
-func parseBundleRequest(body []byte) (codec.Tag, error) {
-	var t codec.Tag
-	if len(body) != bundleRequestSize || !bytes.Equal(body[:3], []byte{0x82, 0x01, 0x40 | codec.TagSize}) {
-		return t, fmt.Errorf("bad bundle request: % x", body[:min(len(body), 16)])
-	}
-	copy(t[:], body[3:])
-	return t, nil
+// publishRelayBundle hands the relay copy of our bundle to the relay: a
+// kind-3 envelope to our own tag, with the longest ttl the relay keeps.
+// Its id depends only on the bundle, so while the relay holds it a new
+// publication is a duplicate and costs nothing there; once it has
+// expired, the next connection stores it again.
+func (c *Client) publishRelayBundle(ctx context.Context) error {
+	c.ks.mu.Lock()
+	body := c.ks.relayBundle().Encode()
+	c.ks.mu.Unlock()
+	e := &codec.Envelope{Kind: codec.KindBundle, To: c.ks.id.Public().Tag(), TTL: codec.MaxTTLSeconds, Prio: codec.PrioNormal, Body: body}
+	return c.publish(ctx, c.mc, e)
 }
 
 // FetchBundle asks the relay for pub's prekey bundle and waits for the
-// answer until ctx ends or DefaultBundleWait passes. The owner's client
-// answers when it next reads its inbox, so it must be online (or come
-// online) meanwhile; otherwise exchange contact cards.
+// answer until ctx ends or DefaultBundleWait passes. A relay that holds
+// the owner's published bundle answers at once, without one-time prekeys;
+// an online owner's client answers with them, and such an answer is taken
+// if it comes within bundleGrace of the first. An owner that has never
+// connected to a relay on the path has published nothing: then it must be
+// online meanwhile, or exchange contact cards.
 func (c *Client) FetchBundle(ctx context.Context, pub ratchet.PublicIdentity) (*ratchet.Bundle, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultBundleWait)
 	defer cancel()
@@ -89,15 +103,31 @@ func (c *Client) FetchBundle(ctx context.Context, pub ratchet.PublicIdentity) (*
 		return nil, err
 	}
 	ttl := uint32(max(time.Until(deadline)/time.Second, 1))
-	req := &codec.Envelope{Kind: codec.KindBundleRequest, To: pub.Tag(), TTL: ttl, Prio: codec.PrioNormal, Body: encodeBundleRequest(etag)}
+	req := &codec.Envelope{Kind: codec.KindBundleRequest, To: pub.Tag(), TTL: ttl, Prio: codec.PrioNormal, Body: (&codec.BundleRequest{Reply: etag}).Encode()}
 	if err := c.publish(ctx, mc, req); err != nil {
 		return nil, err
+	}
+	var (
+		best  *ratchet.Bundle
+		bestE codec.ID
+		grace <-chan time.Time
+	)
+	take := func(b *ratchet.Bundle, id codec.ID) (*ratchet.Bundle, error) {
+		// Let the relay drop the answer; the one-time key is then
+		// forgotten.
+		c.sendReceipts(ctx, mc, ekey, []codec.ID{id})
+		return b, nil
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w for %s: no answer to the bundle request within %v; its owner must be online to answer (or exchange contact cards: cairn id show, cairn contact add CARD)",
+			if best != nil {
+				return take(best, bestE)
+			}
+			return nil, fmt.Errorf("%w for %s: no answer to the bundle request within %v; its owner has published no bundle to this relay and is not online (or exchange contact cards: cairn id show, cairn contact add CARD)",
 				ErrNoBundle, pub.DID(), DefaultBundleWait)
+		case <-grace:
+			return take(best, bestE)
 		case raw := <-answers:
 			e, err := codec.DecodeEnvelope(raw)
 			if err != nil || e.Kind != codec.KindBundle {
@@ -108,10 +138,15 @@ func (c *Client) FetchBundle(ctx context.Context, pub ratchet.PublicIdentity) (*
 				c.log.Warn("bundle answer dropped", "reason", "not the bundle asked for", "err", err)
 				continue
 			}
-			// Let the relay drop the answer; the one-time key is then
-			// forgotten.
-			c.sendReceipts(ctx, mc, ekey, []codec.ID{e.ID()})
-			return b, nil
+			if len(b.OneTime) > 0 {
+				return take(b, e.ID())
+			}
+			if best == nil || b.Generation > best.Generation {
+				best, bestE = b, e.ID()
+			}
+			if grace == nil {
+				grace = time.After(bundleGrace)
+			}
 		}
 	}
 }

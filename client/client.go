@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -172,6 +173,11 @@ func Dial(ctx context.Context, ks *Keystore, o *Options) (*Client, error) {
 	c.mc = mqtt.NewClient(mo)
 	if err := c.connect(ctx, c.mc); err != nil {
 		return nil, err
+	}
+	// So that relays can answer bundle requests while we are offline. Not
+	// fatal: sending and reading work without it.
+	if err := c.publishRelayBundle(ctx); err != nil {
+		c.log.Warn("bundle not published", "err", err)
 	}
 	return c, nil
 }
@@ -421,6 +427,13 @@ func (c *Client) sendReceipts(ctx context.Context, mc mqtt.Client, key []byte, i
 func (c *Client) handle(ctx context.Context, e *codec.Envelope, id codec.ID) (*Message, bool) {
 	ks := c.ks
 	ks.mu.Lock()
+	// Our own published bundle is what relays answer bundle requests with
+	// (bundle.go): never acknowledged, so they keep it, and never marked
+	// seen, which would acknowledge it as a duplicate.
+	if e.Kind == codec.KindBundle && bytes.Equal(e.Body, ks.relayBundle().Encode()) {
+		ks.mu.Unlock()
+		return nil, false
+	}
 	if ks.seen.has(id) {
 		ks.mu.Unlock()
 		c.log.Debug("duplicate dropped", "id", id)
@@ -438,10 +451,10 @@ func (c *Client) handle(ctx context.Context, e *codec.Envelope, id codec.ID) (*M
 		}
 		return msg, true
 	case codec.KindBundleRequest:
-		reply, err := parseBundleRequest(e.Body)
+		req, err := codec.DecodeBundleRequest(e.Body)
 		var resp *codec.Envelope
 		if err == nil {
-			resp = &codec.Envelope{Kind: codec.KindBundle, To: reply, TTL: min(e.TTL, maxBundleReplyTTL), Prio: e.Prio,
+			resp = &codec.Envelope{Kind: codec.KindBundle, To: req.Reply, TTL: min(e.TTL, maxBundleReplyTTL), Prio: e.Prio,
 				Body: ks.prekeys.Bundle(ks.id).Encode()}
 		}
 		ks.seen.add(id)
@@ -455,11 +468,13 @@ func (c *Client) handle(ctx context.Context, e *codec.Envelope, id codec.ID) (*M
 			c.log.Warn("bundle request not answered", "id", id, "err", err)
 			return nil, false
 		}
-		c.log.Debug("bundle request answered", "id", id, "reply_to", reply)
+		c.log.Debug("bundle request answered", "id", id, "reply_to", req.Reply)
 		return nil, true
 	case codec.KindBundle:
-		// Our own publication, or a bundle someone pushed to us: keep a
-		// contact's newer bundle, it is signed.
+		// Every kind-3 for our tag but our own publication (above) — an
+		// older generation of ours, a forgery published to hide ours, a
+		// bundle pushed to us — is acknowledged, so relays delete it; a
+		// contact's newer bundle is kept first (it is signed).
 		if b, err := ratchet.ParseBundle(e.Body); err == nil && b.Verify() == nil {
 			if ct := ks.byIdentity(b.Identity); ct != nil && (ct.bundle == nil || b.Generation > ct.bundle.Generation) {
 				ct.bundle = b

@@ -11,7 +11,9 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/ratchet"
+	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/relaytest"
+	"github.com/cairnmesh/cairn/relay/store"
 )
 
 func dial(t *testing.T, ks *Keystore, relay string) *Client {
@@ -176,18 +178,76 @@ func TestHandleDuplicatesReorderLoss(t *testing.T) {
 	}
 }
 
-func TestBundleRequestBody(t *testing.T) {
-	tag := codec.Tag{1, 2, 3, 4, 5, 6, 7, 8}
-	b := encodeBundleRequest(tag)
-	if len(b) != bundleRequestSize {
-		t.Fatalf("%d bytes", len(b))
-	}
-	if got, err := parseBundleRequest(b); err != nil || got != tag {
-		t.Errorf("round trip: %v, %v", got, err)
-	}
-	for _, bad := range [][]byte{nil, b[:10], append(b, 0), append([]byte{0x82, 0x02}, b[2:]...)} {
-		if _, err := parseBundleRequest(bad); err == nil {
-			t.Errorf("% x accepted", bad)
+// relayBundles returns the kind-3 envelopes the relay holds for tag.
+func relayBundles(t *testing.T, r *relay.Relay, tag codec.Tag) []*codec.Envelope {
+	t.Helper()
+	var out []*codec.Envelope
+	if err := r.Store().Scan(tag, func(it store.Item) bool {
+		if it.Envelope.Kind == codec.KindBundle {
+			out = append(out, it.Envelope)
 		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Bob connects once, publishing his bundle, and goes offline; Alice fetches
+// it from the relay and writes to him; Bob reads it later. The relay
+// serves only what Bob published — no one-time prekeys — so the session
+// is PQXDH without one, and none of Bob's one-time prekeys is used. Bob
+// deletes a forged bundle published to his tag and keeps his own.
+func TestFetchBundleOwnerOffline(t *testing.T) {
+	r := relaytest.Start(t, nil)
+	addr := "mqtt://" + r.Addrs()["tcp"]
+	alice, _ := newKeystore(t, "")
+	bob, _ := newKeystore(t, "")
+	bobOneTime := bob.prekeys.OneTimeCount()
+
+	bc := dial(t, bob, addr)
+	forged := &codec.Envelope{Kind: codec.KindBundle, To: bob.id.Public().Tag(), TTL: 3600, Prio: codec.PrioUrgent, Body: []byte("not a bundle")}
+	if err := bc.publish(context.Background(), bc.mc, forged); err != nil {
+		t.Fatal(err)
+	}
+	if got := receiveAll(t, bc); len(got) != 0 {
+		t.Fatalf("Bob got %+v", got)
+	}
+	bc.Close()
+	held := relayBundles(t, r, bob.id.Public().Tag())
+	bob.mu.Lock()
+	want := bob.relayBundle().Encode()
+	bob.mu.Unlock()
+	if len(held) != 1 || !bytes.Equal(held[0].Body, want) {
+		t.Fatalf("relay holds %d bundles for Bob, want only his own", len(held))
+	}
+	b, err := ratchet.ParseBundle(held[0].Body)
+	if err != nil || b.Verify() != nil || len(b.OneTime) != 0 || !b.HasKEM() {
+		t.Fatalf("Bob's published bundle: %+v, %v; want signed, ML-KEM, no one-time prekeys", b, err)
+	}
+
+	ac := dial(t, alice, addr)
+	fetched, err := ac.FetchBundle(context.Background(), bob.id.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fetched.Encode(), want) {
+		t.Error("the relay's answer is not the bundle Bob published")
+	}
+	sent := send(t, ac, bob.DID(), text20)
+	if want := 20 + 22 + ratchet.InitialOverheadPQ - 4; sent.Bytes != want { // -4: no one-time prekey id
+		t.Errorf("first message with a relay-served bundle: %d bytes, want %d (PQXDH without a one-time prekey)", sent.Bytes, want)
+	}
+
+	bc = dial(t, bob, addr)
+	got := receiveAll(t, bc)
+	if len(got) != 1 || string(got[0].Text) != text20 || got[0].From.DID != alice.DID() || !got[0].NewSession {
+		t.Fatalf("Bob got %+v, want Alice's first message", got)
+	}
+	if n := bob.prekeys.OneTimeCount(); n != bobOneTime {
+		t.Errorf("Bob has %d one-time prekeys, had %d: the relay served one", n, bobOneTime)
+	}
+	if held := relayBundles(t, r, bob.id.Public().Tag()); len(held) != 1 {
+		t.Errorf("relay holds %d bundles for Bob after he read his inbox, want 1", len(held))
 	}
 }
