@@ -52,7 +52,9 @@ func startLine(t *testing.T, loss float64, seed uint64) *line {
 		}}
 		r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t).With("relay", string(rune('A'+i))),
 			RadioTuning: func(_ int, o *radiolink.Options) {
-				o.BeaconInterval = 15 * time.Second
+				// Short, so that at 20 % loss a lost first beacon is
+				// repeated well within the wait below, even on a loaded box.
+				o.BeaconInterval = 5 * time.Second
 				o.Address = uint16(0xA0 + i)
 				o.Seed = seed + uint64(i)
 			}})
@@ -68,7 +70,7 @@ func startLine(t *testing.T, loss float64, seed uint64) *line {
 	}
 	// Neighbours from beacons: A and C know B, B knows both.
 	want := []int{1, 2, 1}
-	waitFor(t, 30*time.Second, "neighbours", func() bool {
+	waitFor(t, 60*time.Second, "neighbours", func() bool {
 		for i, r := range l.relays {
 			if len(r.Radios()[0].Neighbours()) != want[i] {
 				return false
