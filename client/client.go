@@ -258,9 +258,9 @@ func (c *Client) onDelivery(_ mqtt.Client, m mqtt.Message) {
 // Send encrypts text for the contact ref (a did:key or a contact's name)
 // and hands it to the relay, returning once the relay has it durably. A
 // did:key that is not yet a contact is added. Without a session or a
-// bundle, it first fetches the contact's bundle through the relay, which
-// needs the contact's client online (FetchBundle); a contact card avoids
-// that.
+// bundle, it first fetches the contact's bundle through the relay
+// (FetchBundle): from the copy the contact published, or from the
+// contact's client if it is online; a contact card avoids the fetch.
 func (c *Client) Send(ctx context.Context, ref string, text []byte, prio codec.Prio) (Sent, error) {
 	ks := c.ks
 	ks.mu.Lock()

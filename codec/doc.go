@@ -1,6 +1,6 @@
 // Package codec defines every byte that crosses a Cairn wire in the clear:
-// envelope v1, envelope ids, routing tags, signed receipts, did:key strings
-// for Ed25519 keys and the MQTT authentication token.
+// envelope v1, envelope ids, routing tags, signed receipts, bundle request
+// bodies, did:key strings for Ed25519 keys and the MQTT authentication token.
 //
 // The contract is ../shared/DESIGN.md ("Envelope v1", "MQTT"); docs/protocol.md
 // shows each format byte by byte. Envelopes are CBOR (RFC 8949) in core
