@@ -21,6 +21,9 @@ type Uplink struct {
 	ReceiveRate  int      `toml:"receive_rate"`  // envelopes per second taken from the broker at most
 	ReconnectMin Duration `toml:"reconnect_min"` // first wait after a failed connection
 	ReconnectMax Duration `toml:"reconnect_max"` // cap of the doubling wait
+	ResendMin    Duration `toml:"resend_min"`    // first wait before an unreceipted envelope is published again
+	ResendMax    Duration `toml:"resend_max"`    // cap of the doubling resend wait
+	ResendCount  int      `toml:"resend_count"`  // resends per envelope at most
 }
 
 // DefaultUplink returns an uplink to url with every other value defaulted.
@@ -32,6 +35,9 @@ func DefaultUplink(url string) Uplink {
 		ReceiveRate:  200,
 		ReconnectMin: Duration(time.Second),
 		ReconnectMax: Duration(time.Minute),
+		ResendMin:    Duration(time.Minute),
+		ResendMax:    Duration(time.Hour),
+		ResendCount:  24,
 	}
 }
 
@@ -52,6 +58,15 @@ func (u Uplink) withDefaults() Uplink {
 	}
 	if u.ReconnectMax == 0 {
 		u.ReconnectMax = d.ReconnectMax
+	}
+	if u.ResendMin == 0 {
+		u.ResendMin = d.ResendMin
+	}
+	if u.ResendMax == 0 {
+		u.ResendMax = d.ResendMax
+	}
+	if u.ResendCount == 0 {
+		u.ResendCount = d.ResendCount
 	}
 	return u
 }
@@ -90,6 +105,12 @@ func (u Uplink) validate(key string) error {
 		return bad("reconnect_min", "must be at least 10ms")
 	case u.ReconnectMax.D() < u.ReconnectMin.D():
 		return bad("reconnect_max", "must be at least reconnect_min")
+	case u.ResendMin.D() < 10*time.Millisecond:
+		return bad("resend_min", "must be at least 10ms")
+	case u.ResendMax.D() < u.ResendMin.D():
+		return bad("resend_max", "must be at least resend_min")
+	case u.ResendCount < 1 || u.ResendCount > 1000:
+		return bad("resend_count", "must be 1 to 1000")
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ max_inflight = 8
 receive_rate = 50
 reconnect_min = "500ms"
 reconnect_max = "5m"
+resend_min = "30s"
+resend_max = "2h"
+resend_count = 48
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +35,7 @@ reconnect_max = "5m"
 			URL: "wss://broker.example:443/mqtt", Prefix: "mesh/v1", Username: "relay7", Password: "secret",
 			CAFile: "/etc/cairn/ca.pem", MaxInflight: 8, ReceiveRate: 50,
 			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(5 * time.Minute),
+			ResendMin: Duration(30 * time.Second), ResendMax: Duration(2 * time.Hour), ResendCount: 48,
 		},
 	}
 	if !reflect.DeepEqual(c.Uplinks, want) {
@@ -59,6 +63,8 @@ func TestUplinkErrorsNameTheKey(t *testing.T) {
 		{"negative window", ok + "max_inflight = -1", "uplink[0].max_inflight"},
 		{"negative rate", ok + "receive_rate = -5", "uplink[0].receive_rate"},
 		{"max under min", ok + "reconnect_min = \"10s\"\nreconnect_max = \"1s\"", "uplink[0].reconnect_max"},
+		{"resend max under min", ok + "resend_min = \"10m\"\nresend_max = \"1m\"", "uplink[0].resend_max"},
+		{"negative resends", ok + "resend_count = -1", "uplink[0].resend_count"},
 		{"unknown key", ok + "topic = \"x\"", "uplink.topic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

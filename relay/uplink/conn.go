@@ -260,15 +260,24 @@ func (k *conn) ackLoop() {
 
 // inflight is one publish awaiting its PUBACK.
 type inflight struct {
-	id  codec.ID
-	tok paho.Token
+	id     codec.ID
+	tok    paho.Token
+	resend bool // a resend: already marked sent
+	track  bool // resend it until it leaves the store
 }
 
-// publishLoop publishes what the store owes this uplink, urgent first,
-// with at most max_inflight awaiting their PUBACK. PUBACKs are awaited in
-// publish order by waitLoop, which frees window slots; marking sent is
-// batched by markLoop. Per priority it remembers how far it has read the
-// owed list on this connection, so each envelope is read about once.
+// outgoing is one envelope to publish.
+type outgoing struct {
+	it     store.Item
+	resend bool
+}
+
+// publishLoop publishes what the store owes this uplink, urgent first, and
+// what the resend schedule says is due, with at most max_inflight awaiting
+// their PUBACK. PUBACKs are awaited in publish order by waitLoop, which
+// frees window slots; marking sent is batched by markLoop. Per priority it
+// remembers how far it has read the owed list on this connection, so each
+// envelope is read about once.
 func (k *conn) publishLoop() {
 	u := k.u
 	window := u.cfg.MaxInflight
@@ -287,6 +296,12 @@ func (k *conn) publishLoop() {
 	defer poll.Stop()
 	for {
 		batch, err := k.next(&after, window)
+		if err == nil {
+			// Resends take what the owed list leaves of the window, and
+			// at least a quarter of it, so a long backlog does not
+			// starve them.
+			batch, err = k.due(batch, max(window-len(batch), window/4))
+		}
 		if err != nil {
 			k.cancel(err)
 			return
@@ -300,13 +315,16 @@ func (k *conn) publishLoop() {
 			}
 			continue
 		}
-		for _, it := range batch {
-			e := *it.Envelope
+		for _, o := range batch {
+			e := *o.it.Envelope
 			e.Hops++
 			if e.Hops > u.g.opts.MaxHops {
-				u.log.Debug("not uplinked", "id", it.ID, "reason", "hop_limit")
+				u.log.Debug("not uplinked", "id", o.it.ID, "reason", "hop_limit")
+				if o.resend {
+					continue
+				}
 				select {
-				case marks <- it.ID:
+				case marks <- o.it.ID:
 				case <-k.ctx.Done():
 					return
 				}
@@ -318,24 +336,50 @@ func (k *conn) publishLoop() {
 				return
 			}
 			topic, retain := u.topics.publish(&e)
-			pending <- inflight{it.ID, k.c.Publish(topic, 1, retain, e.Encode())} // room: as many as slots
-			if e.Kind != codec.KindReceipt && e.Kind != codec.KindBundle {
+			// Receipts are dropped by the store once carried, and the
+			// broker keeps the latest bundle itself: neither is resent.
+			track := e.Kind != codec.KindReceipt && e.Kind != codec.KindBundle
+			pending <- inflight{o.it.ID, k.c.Publish(topic, 1, retain, e.Encode()), o.resend, track} // room: as many as slots
+			if track {
 				u.g.tags.add(watched, e.To) // so that the recipient's receipt purges our copy
 			}
 		}
 	}
 }
 
+// due appends to batch up to n envelopes whose resend is due, forgetting
+// those that have left the store (receipted, expired or evicted).
+func (k *conn) due(batch []outgoing, n int) ([]outgoing, error) {
+	out := make([]outgoing, 0, len(batch)+n)
+	for _, it := range batch {
+		out = append(out, outgoing{it: it.it})
+	}
+	for _, id := range k.u.resend.due(n) {
+		it, ok, err := k.u.g.opts.Store.Get(id)
+		if err != nil {
+			return nil, fmt.Errorf("reading the store: %w", err)
+		}
+		if !ok {
+			k.u.resend.remove(id)
+			continue
+		}
+		out = append(out, outgoing{it: it, resend: true})
+	}
+	return out, nil
+}
+
 // next reads up to n owed envelopes, urgent first.
-func (k *conn) next(after *[codec.PrioUrgent + 1]uint64, n int) ([]store.Item, error) {
-	var batch []store.Item
+func (k *conn) next(after *[codec.PrioUrgent + 1]uint64, n int) ([]outgoing, error) {
+	var batch []outgoing
 	for p := codec.PrioUrgent; len(batch) < n; p-- {
 		items, through, err := k.u.g.opts.Store.PendingPrio(k.u.name, p, after[p], n-len(batch))
 		if err != nil {
 			return nil, fmt.Errorf("reading the queue: %w", err)
 		}
 		after[p] = through
-		batch = append(batch, items...)
+		for _, it := range items {
+			batch = append(batch, outgoing{it: it})
+		}
 		if p == codec.PrioBulk {
 			break
 		}
@@ -356,6 +400,13 @@ func (k *conn) waitLoop(pending <-chan inflight, slots <-chan struct{}, marks ch
 		<-slots
 		k.u.published.Add(1)
 		k.u.succeeded()
+		if p.track {
+			k.u.resend.add(p.id) // a first publish; a resend keeps its place
+		}
+		if p.resend {
+			k.u.resent.Add(1)
+			continue
+		}
 		marks <- p.id
 	}
 }

@@ -9,7 +9,11 @@
 // {prefix}/bundle/{tag}), at most max_inflight awaiting their PUBACK, and
 // marks an envelope sent (durably, store.MarkSent) only after the broker's
 // PUBACK. A crash or a lost connection between PUBLISH and PUBACK resends;
-// the receiving relay's store drops the duplicate by id.
+// the receiving relay's store drops the duplicate by id. After its PUBACK
+// an envelope stays in a resend schedule (resend.go) and is published
+// again on a doubling wait until a receipt or the end of its ttl removes it
+// from the store, because a broker drops what arrives before any relay
+// serving the recipient has subscribed.
 //
 // Upstream, each Uplink subscribes at QoS 1 to {prefix}/inbox/{tag} and
 // {prefix}/receipt/{tag} for the tags the relay serves (its clients that

@@ -6,18 +6,21 @@ import (
 
 // Status is one uplink's state at one moment.
 type Status struct {
-	Link          string    `json:"link"`          // store link, "uplink:0"
-	URL           string    `json:"url"`           // the broker
-	ClientID      string    `json:"client_id"`     // MQTT client id of the persistent session
-	Connected     bool      `json:"connected"`     // a connection is up now
-	Queued        int       `json:"queued"`        // envelopes the store owes this uplink
-	QueuedBytes   int64     `json:"queued_bytes"`  // their encoded bytes
-	Published     uint64    `json:"published"`     // acknowledged by the broker since start
-	Received      uint64    `json:"received"`      // taken in from the broker since start
-	Subscriptions int       `json:"subscriptions"` // topic filters subscribed on this connection
-	ServedTags    int       `json:"served_tags"`   // tags subscribed for local clients (shared by all uplinks)
-	WatchedTags   int       `json:"watched_tags"`  // tags whose receipts are watched (shared)
-	LastSuccess   time.Time `json:"last_success"`  // last PUBACK or arrival; zero if none
+	Link          string    `json:"link"`           // store link, "uplink:0"
+	URL           string    `json:"url"`            // the broker
+	ClientID      string    `json:"client_id"`      // MQTT client id of the persistent session
+	Connected     bool      `json:"connected"`      // a connection is up now
+	Queued        int       `json:"queued"`         // envelopes the store owes this uplink
+	QueuedBytes   int64     `json:"queued_bytes"`   // their encoded bytes
+	Published     uint64    `json:"published"`      // acknowledged by the broker since start, resends included
+	Resent        uint64    `json:"resent"`         // resends acknowledged by the broker since start
+	Resending     int       `json:"resending"`      // envelopes in the resend schedule
+	ResendDropped uint64    `json:"resend_dropped"` // dropped from the schedule at MaxResend since start
+	Received      uint64    `json:"received"`       // taken in from the broker since start
+	Subscriptions int       `json:"subscriptions"`  // topic filters subscribed on this connection
+	ServedTags    int       `json:"served_tags"`    // tags subscribed for local clients (shared by all uplinks)
+	WatchedTags   int       `json:"watched_tags"`   // tags whose receipts are watched (shared)
+	LastSuccess   time.Time `json:"last_success"`   // last PUBACK or arrival; zero if none
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at"` // zero if none
 }
@@ -33,10 +36,12 @@ func (g *Group) Status() []Status {
 			ClientID:      u.clientID,
 			Connected:     u.connected.Load(),
 			Published:     u.published.Load(),
+			Resent:        u.resent.Load(),
 			Received:      u.received.Load(),
 			Subscriptions: int(u.subscriptions.Load()),
 		}
 		s.ServedTags, s.WatchedTags = g.tags.counts()
+		s.Resending, s.ResendDropped = u.resend.size()
 		var err error
 		if s.Queued, s.QueuedBytes, err = g.opts.Store.Owed(u.name); err != nil {
 			s.Queued = -1
@@ -52,7 +57,8 @@ func (g *Group) Status() []Status {
 func (s Status) logAttrs() []any {
 	attrs := []any{"link", s.Link, "url", s.URL, "connected", s.Connected,
 		"queued", s.Queued, "queued_bytes", s.QueuedBytes,
-		"published", s.Published, "received", s.Received, "subscriptions", s.Subscriptions}
+		"published", s.Published, "resent", s.Resent, "resending", s.Resending,
+		"received", s.Received, "subscriptions", s.Subscriptions}
 	if !s.LastSuccess.IsZero() {
 		attrs = append(attrs, "last_success", s.LastSuccess.Format(time.RFC3339))
 	}

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -98,6 +99,7 @@ func New(opts Options) (*Group, error) {
 	if g.tags, err = openTags(filepath.Join(opts.DataDir, tagsFile), MaxTags, g.log); err != nil {
 		return nil, err
 	}
+	scheds := make(map[string]*resendSchedule)
 	for i, c := range opts.Uplinks {
 		key := fmt.Sprintf("uplink[%d]", i)
 		tc, err := tlsConfig(c, key)
@@ -105,6 +107,7 @@ func New(opts Options) (*Group, error) {
 			return nil, err
 		}
 		name := LinkName(i)
+		scheds[name] = newResendSchedule(c.ResendMin.D(), c.ResendMax.D(), c.ResendCount, MaxResend)
 		g.ups = append(g.ups, &Uplink{
 			g:        g,
 			cfg:      c,
@@ -113,9 +116,13 @@ func New(opts Options) (*Group, error) {
 			tls:      tc,
 			topics:   topics{c.Prefix},
 			limiter:  newLimiter(c.ReceiveRate),
+			resend:   scheds[name],
 			wake:     make(chan struct{}, 1),
 			log:      g.log.With("link", name),
 		})
+	}
+	if err := loadResend(filepath.Join(opts.DataDir, resendFile), scheds); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -176,7 +183,26 @@ func (g *Group) Close() error {
 	}
 	g.wg.Wait()
 	if g.tags != nil {
-		return g.tags.flush()
+		return errors.Join(g.tags.flush(), g.flushResend(true))
+	}
+	return nil
+}
+
+// flushResend saves the resend schedules if any is behind, or always.
+func (g *Group) flushResend(always bool) error {
+	dirty := always
+	for _, u := range g.ups {
+		dirty = dirty || u.resend.isDirty()
+	}
+	if !dirty {
+		return nil
+	}
+	var b bytes.Buffer
+	for _, u := range g.ups {
+		u.resend.appendTo(&b, u.name)
+	}
+	if err := writeFileAtomic(filepath.Join(g.opts.DataDir, resendFile), b.Bytes()); err != nil {
+		return fmt.Errorf("writing uplink resend schedule: %w", err)
 	}
 	return nil
 }
@@ -211,6 +237,8 @@ func (g *Group) housekeep(ctx context.Context) {
 	defer g.wg.Done()
 	flush := time.NewTicker(tagsFlushEvery)
 	defer flush.Stop()
+	resend := time.NewTicker(resendFlushEvery)
+	defer resend.Stop()
 	status := time.NewTicker(g.opts.StatusInterval)
 	defer status.Stop()
 	for {
@@ -220,6 +248,10 @@ func (g *Group) housekeep(ctx context.Context) {
 		case <-flush.C:
 			if err := g.tags.flush(); err != nil {
 				g.log.Error("saving uplink tags", "err", err)
+			}
+		case <-resend.C:
+			if err := g.flushResend(false); err != nil {
+				g.log.Error("saving uplink resend schedule", "err", err)
 			}
 		case <-status.C:
 			for _, s := range g.Status() {
@@ -239,11 +271,13 @@ type Uplink struct {
 	tls      *tls.Config
 	topics   topics
 	limiter  *limiter
+	resend   *resendSchedule
 	wake     chan struct{} // capacity 1: the store may owe something new
 	log      *slog.Logger
 
 	connected     atomic.Bool
-	published     atomic.Uint64 // envelopes the broker acknowledged
+	published     atomic.Uint64 // envelopes the broker acknowledged, resends included
+	resent        atomic.Uint64 // resends the broker acknowledged
 	received      atomic.Uint64 // arrivals taken into the store (new or duplicate)
 	subscriptions atomic.Int64  // filters subscribed on the current connection
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay"
+	"github.com/cairnmesh/cairn/relay/config"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 	"github.com/cairnmesh/cairn/relay/uplink/uplinktest"
 )
@@ -137,6 +138,51 @@ func TestBrokerRestartMidStream(t *testing.T) {
 			if inbox.dups != 0 {
 				t.Errorf("bob's application saw %d duplicates", inbox.dups)
 			}
+		})
+	}
+}
+
+// A sends to bob while no relay serving him has subscribed at the broker,
+// which therefore drops the envelope. A keeps it owed in its resend
+// schedule; once B connects and subscribes for bob, a resend reaches him.
+// When bob's receipt arrives, A's copy is purged and A stops resending.
+func TestResendUntilReceipt(t *testing.T) {
+	for _, br := range brokers {
+		t.Run(br.name, func(t *testing.T) {
+			t.Parallel()
+			broker := br.start(t)
+			cfgA := relayConfig(t, t.TempDir(), broker.URL())
+			cfgA.Uplinks[0].ResendMin = config.Duration(100 * time.Millisecond)
+			cfgA.Uplinks[0].ResendMax = config.Duration(400 * time.Millisecond)
+			cfgA.Uplinks[0].ResendCount = 1000
+			a := startRelay(t, cfgA)
+			eventually(t, "A connected", func() bool { return status(a).Connected })
+
+			bob := relaytest.NewIdentity()
+			e := relaytest.Message(bob.Tag, codec.PrioNormal, 120)
+			send(t, a, e.Encode())
+			eventually(t, "A resent while nobody served bob", func() bool { return status(a).Resent >= 2 })
+
+			b := startRelay(t, relayConfig(t, t.TempDir(), broker.URL()))
+			inbox := subscribe(t, b, bob)
+			eventually(t, "bob received the envelope on B", func() bool { return inbox.has(e.ID()) })
+
+			receipt := codec.SignReceipt(bob.Key, []codec.ID{e.ID()}).Envelope(600, codec.PrioUrgent)
+			send(t, b, receipt.Encode())
+			eventually(t, "the receipt purged A's copy", func() bool {
+				_, ok, _ := a.Store().Get(e.ID())
+				return !ok
+			})
+			eventually(t, "A's schedule empty", func() bool { return status(a).Resending == 0 })
+			resent := status(a).Resent
+			time.Sleep(4 * cfgA.Uplinks[0].ResendMax.D())
+			if s := status(a); s.Resent != resent || s.Resending != 0 {
+				t.Errorf("A resent after the receipt: %d resends then %d, %d scheduled", resent, s.Resent, s.Resending)
+			}
+			if inbox.dups != 0 {
+				t.Errorf("bob's application saw %d duplicates", inbox.dups)
+			}
+			t.Logf("A resent %d times before the receipt; B dropped %d duplicates", resent, b.Stats().Duplicates)
 		})
 	}
 }
