@@ -13,6 +13,7 @@ import (
 
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	toml "github.com/pelletier/go-toml/v2"
+	"go.uber.org/goleak"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay"
@@ -220,7 +221,9 @@ func TestMain(m *testing.M) {
 		childRelay(path)
 		return
 	}
-	os.Exit(m.Run())
+	// Uplinks, relays and brokers' clients all end with their tests: no
+	// goroutine may outlive them.
+	goleak.VerifyTestMain(m)
 }
 
 func childRelay(path string) {
