@@ -28,6 +28,7 @@ func fuzzSeeds() map[string]map[string][]byte {
 		},
 	}
 	seeds["FuzzDecodeLinkFrame"] = linkSeeds()
+	seeds["FuzzReconcile"] = reconcileSeeds()
 	return seeds
 }
 

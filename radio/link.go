@@ -12,10 +12,13 @@ import (
 // bits of a 12-bit transfer id.
 //
 //	whole    40                      envelope (1 … 253 bytes)
+//	directed 41 dd dd                envelope (1 … 251 bytes) for neighbour d only
 //	fragment 5i ii ss ss xx ll       data: transfer id i, sender s, index x, last index l
 //	nack     6i ii ss ss bb          bitmap (1 … 32 bytes): fragments base+k missing, bit k LSB first
 //	ack      70 ss ss                short ids (1 … 31 × 8 bytes) that sender s holds durably
 //	beacon   71 ss ss                tag filter (0 … 64 bytes) of the tags sender s serves
+//	summary  72 ss ss                salt, set size, first cell, cells (1 … 20 × 12 bytes): anti-entropy
+//	done     73 ss ss oo oo          salt, status, wanted salted ids (0 … 30 × 8 bytes): s has read o's summary
 const (
 	linkVersion = 0x40 // 01 in the top two bits
 
@@ -24,10 +27,17 @@ const (
 	LinkNack     = 0x2 // selective repeat: the fragments a receiver lacks
 	LinkControl  = 0x3 // link control; the low nibble says which (ControlAck, ControlBeacon)
 
-	ControlAck    = 0x0 // a relay holds these envelopes durably
-	ControlBeacon = 0x1 // a relay announces itself and the tags it serves
+	ControlAck     = 0x0 // a relay holds these envelopes durably
+	ControlBeacon  = 0x1 // a relay announces itself and the tags it serves
+	ControlSummary = 0x2 // anti-entropy: part of a relay's summary of what it holds
+	ControlDone    = 0x3 // anti-entropy: a relay has read a summary (or gives up on it)
+
+	// wholeDirected in the low nibble of a whole frame's first byte: a
+	// 2-byte next-hop address follows; only that neighbour takes it.
+	wholeDirected = 0x1
 
 	WholeHeaderBytes    = 1
+	DirectedHeaderBytes = 3
 	FragmentHeaderBytes = 6
 	NackHeaderBytes     = 5
 	ControlHeaderBytes  = 3
@@ -41,6 +51,8 @@ const (
 
 	// MaxWholeEnvelope fits one frame of MaxFrameBytes.
 	MaxWholeEnvelope = MaxFrameBytes - WholeHeaderBytes // 253
+	// MaxDirectedEnvelope fits one directed frame.
+	MaxDirectedEnvelope = MaxFrameBytes - DirectedHeaderBytes // 251
 	// FragmentDataBytes is the data in every fragment but the last, which
 	// carries 1 … FragmentDataBytes.
 	FragmentDataBytes = MaxFrameBytes - FragmentHeaderBytes // 248
@@ -59,26 +71,35 @@ var ErrBadLinkFrame = errors.New("bad link frame")
 // LinkFrame is a decoded link frame.
 type LinkFrame struct {
 	Type     byte
-	Control  byte   // control: ControlAck or ControlBeacon
+	Directed bool   // whole: for neighbour To only
+	To       uint16 // whole, directed: the next hop; done: whose summary was read
+	Control  byte   // control: ControlAck, ControlBeacon, ControlSummary or ControlDone
 	Transfer uint16 // fragment, nack: 0 … MaxTransferID
 	Sender   uint16 // fragment, control: the sender; nack: the sender of the transfer
 	Index    uint8  // fragment
 	Last     uint8  // fragment: index of the last fragment
 	Base     uint8  // nack: index of bit 0
-	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap; ack: short ids; beacon: the filter
+	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap; ack: short ids; beacon: the filter; summary, done: after the header
 }
 
 // Append encodes f after dst. It does not check f; DecodeLinkFrame does.
 func (f LinkFrame) Append(dst []byte) []byte {
 	switch f.Type {
 	case LinkWhole:
-		dst = append(dst, linkVersion)
+		if f.Directed {
+			dst = append(dst, linkVersion|wholeDirected, byte(f.To>>8), byte(f.To))
+		} else {
+			dst = append(dst, linkVersion)
+		}
 	case LinkFragment:
 		dst = append(dst, linkVersion|LinkFragment<<4|byte(f.Transfer>>8&0x0F), byte(f.Transfer), byte(f.Sender>>8), byte(f.Sender), f.Index, f.Last)
 	case LinkNack:
 		dst = append(dst, linkVersion|LinkNack<<4|byte(f.Transfer>>8&0x0F), byte(f.Transfer), byte(f.Sender>>8), byte(f.Sender), f.Base)
 	case LinkControl:
 		dst = append(dst, linkVersion|LinkControl<<4|f.Control&0x0F, byte(f.Sender>>8), byte(f.Sender))
+		if f.Control == ControlDone {
+			dst = append(dst, byte(f.To>>8), byte(f.To))
+		}
 	}
 	return append(dst, f.Data...)
 }
@@ -98,13 +119,20 @@ func DecodeLinkFrame(b []byte) (LinkFrame, error) {
 	f := LinkFrame{Type: b[0] >> 4 & 0x3}
 	switch f.Type {
 	case LinkWhole:
-		if b[0]&0x0F != 0 {
+		switch b[0] & 0x0F {
+		case 0:
+			f.Data = b[1:]
+		case wholeDirected:
+			if len(b) < DirectedHeaderBytes {
+				return bad("directed frame of %d bytes", len(b))
+			}
+			f.Directed, f.To, f.Data = true, uint16(b[1])<<8|uint16(b[2]), b[3:]
+		default:
 			return bad("reserved bits set")
 		}
-		if len(b) < 2 {
+		if len(f.Data) == 0 {
 			return bad("empty envelope")
 		}
-		f.Data = b[1:]
 	case LinkFragment:
 		if len(b) <= FragmentHeaderBytes {
 			return bad("fragment without data")
@@ -149,11 +177,35 @@ func DecodeLinkFrame(b []byte) (LinkFrame, error) {
 			if n > MaxBeaconFilter {
 				return bad("beacon filter of %d bytes", n)
 			}
+		case ControlSummary:
+			if n < summaryHeaderBytes+SummaryCellBytes || (n-summaryHeaderBytes)%SummaryCellBytes != 0 {
+				return bad("summary of %d bytes", n)
+			}
+		case ControlDone:
+			if n < 2+doneHeaderBytes || (n-2-doneHeaderBytes)%8 != 0 {
+				return bad("done of %d bytes", n)
+			}
+			f.To, f.Data = uint16(f.Data[0])<<8|uint16(f.Data[1]), f.Data[2:]
+			switch st := f.Data[4]; {
+			case st > DonePartial:
+				return bad("done status %d", st)
+			case st == DoneGaveUp && len(f.Data) > doneHeaderBytes:
+				return bad("done: gave up, yet wants ids")
+			}
 		default:
 			return bad("control %d", f.Control)
 		}
 	}
 	return f, nil
+}
+
+// AppendDirected appends the frame carrying env unfragmented for neighbour
+// to only.
+func AppendDirected(dst []byte, to uint16, env []byte) ([]byte, error) {
+	if len(env) == 0 || len(env) > MaxDirectedEnvelope {
+		return nil, fmt.Errorf("directed frame: envelope of %d bytes, want 1 … %d", len(env), MaxDirectedEnvelope)
+	}
+	return LinkFrame{Type: LinkWhole, Directed: true, To: to, Data: env}.Append(dst), nil
 }
 
 // AppendWhole appends the frame carrying env unfragmented.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,7 +19,17 @@ func linkSeeds() map[string][]byte {
 	r.Add(d)
 	nack, _ := r.Missing(0xBEEF, 0x123)
 	whole, _ := AppendWhole(nil, []byte{0x87, 1, 1})
+	directed, _ := AppendDirected(nil, 0x00A2, []byte{0x87, 1, 1})
+	sum, _ := NewSketch(0x01020304, nil).Frame(1)
+	summary, _ := AppendSummary(nil, 0x0007, sum)
+	done, _ := AppendDone(nil, 0x0009, Done{Of: 7, Salt: 0x01020304, Status: DonePartial, Wants: []uint64{1, 2}})
 	return map[string][]byte{
+		"directed":       directed,
+		"directed-short": {0x41, 0, 0xA2},
+		"summary":        summary,
+		"summary-ragged": append(slices.Clone(summary), 0),
+		"done":           done,
+		"done-gave-up":   {0x73, 0, 9, 0, 7, 1, 2, 3, 4, DoneGaveUp, 0, 0, 0, 0, 0, 0, 0, 1},
 		"whole":          whole,
 		"fragment-first": frags[0],
 		"fragment-last":  frags[len(frags)-1],
