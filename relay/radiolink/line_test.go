@@ -27,7 +27,7 @@ type line struct {
 	relays [3]*relay.Relay
 }
 
-func startLine(t *testing.T, loss float64, seed uint64) *line {
+func startLine(t *testing.T, loss float64, seed uint64, flood bool) *line {
 	t.Helper()
 	air, err := radiotest.NewAir(seed)
 	if err != nil {
@@ -57,6 +57,7 @@ func startLine(t *testing.T, loss float64, seed uint64) *line {
 				o.BeaconInterval = 5 * time.Second
 				o.Address = uint16(0xA0 + i)
 				o.Seed = seed + uint64(i)
+				o.Flood = flood
 			}})
 		if err != nil {
 			t.Fatal(err)
@@ -125,15 +126,19 @@ func TestLineABC(t *testing.T) {
 		t.Skip("real-time radio test")
 	}
 	for _, tc := range []struct {
-		name string
-		loss float64
-		msgs int
+		name  string
+		loss  float64
+		msgs  int
+		flood bool
 	}{
-		{"loss0", 0, 3},
-		{"loss20", 0.2, 3},
+		{"directed/loss0", 0, 3, false},
+		{"directed/loss20", 0.2, 3, false},
+		{"flood/loss0", 0, 3, true},
+		{"flood/loss20", 0.2, 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := startLine(t, tc.loss, 7)
+			t.Parallel()
+			l := startLine(t, tc.loss, 7, tc.flood)
 			a, b, c := l.relays[0], l.relays[1], l.relays[2]
 			bob := relaytest.NewIdentity()
 			got := make(chan *codec.Envelope, 16)
@@ -203,25 +208,32 @@ func TestLineABC(t *testing.T) {
 			})
 
 			var total time.Duration
+			var air [3]time.Duration
 			for i, r := range l.relays {
 				lk := r.Radios()[0]
 				s := lk.Stats()
 				onAir := l.air.Airtime(uint16(i + 1))
 				total += onAir
+				air[i] = onAir
 				if budget := lk.Ledger().Budget(); onAir > budget || lk.Ledger().Used() > budget {
 					t.Errorf("relay %c: %v on air, %v booked, budget %v", 'A'+i, onAir, lk.Ledger().Used(), budget)
 				}
 				if onAir > lk.Ledger().Used() {
 					t.Errorf("relay %c: %v on air but only %v booked in its ledger", 'A'+i, onAir, lk.Ledger().Used())
 				}
-				t.Logf("relay %c: on air %v (ledger %v of %v); frames %d, envelopes %d (%d repeats), acks %d, beacons %d, suppressed %d, done %d, rx %d/%d dup/%d bad",
-					'A'+i, onAir, lk.Ledger().Used(), lk.Ledger().Budget(), s.FramesSent, s.EnvelopesSent, s.Retransmissions,
-					s.AcksSent, s.BeaconsSent, s.Suppressed, s.Done, s.Received, s.Duplicates, s.BadFrames)
+				t.Logf("relay %c: on air %v (ledger %v of %v); frames %d, envelopes %d (%d repeats, %d directed, %d directed failed), acks %d, beacons %d, suppressed %d, arrived %d, overheard %d, done %d, rx %d/%d dup/%d bad",
+					'A'+i, onAir, lk.Ledger().Used(), lk.Ledger().Budget(), s.FramesSent, s.EnvelopesSent, s.Retransmissions, s.Directed, s.DirectedFailed,
+					s.AcksSent, s.BeaconsSent, s.Suppressed, s.Arrived, s.Overheard, s.Done, s.Received, s.Duplicates, s.BadFrames)
 			}
 			as := l.air.Stats()
 			t.Logf("%s: delivered %d/%d in %v, receipt purged A and B at %v; air: %d transmissions, %d lost, %d collided; total airtime %v",
 				tc.name, len(delivered), len(sent), latency.Round(time.Millisecond), purged.Round(time.Millisecond),
 				as.Transmissions, as.Lost, as.Collided, total)
+			// A row of the table in docs/radio.md.
+			t.Logf("| %s | %.0f %% | %d / %d | %.1f s | %.1f s | %.2f / %.2f / %.2f s | %.2f s | %d, %d, %d |",
+				map[bool]string{true: "flooding", false: "directed"}[tc.flood], 100*tc.loss, len(delivered), len(sent),
+				latency.Seconds(), purged.Seconds(), air[0].Seconds(), air[1].Seconds(), air[2].Seconds(), total.Seconds(),
+				as.Transmissions, as.Lost, as.Collided)
 		})
 	}
 }

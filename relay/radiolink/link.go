@@ -72,6 +72,9 @@ const (
 	maxTransfers = 16
 	// flowHalfLife is how fast a flow's airtime account decays.
 	flowHalfLife = 10 * time.Minute
+	// directedTries is how often an envelope goes directed to a neighbour
+	// that claims its tag before it is flooded instead.
+	directedTries = 3
 )
 
 // Options configure New. Name, Driver, Modulation, Ledger, Store and Ingest
@@ -86,6 +89,9 @@ type Options struct {
 	Tags       func() []codec.Tag // tags served here, for beacons; nil: none
 	Address    uint16             // link address on the channel; 0: random
 	MaxHops    uint8              // never send an envelope whose hops would pass this; default 16
+	// Flood turns directed forwarding off: every envelope is flooded and
+	// waits for every neighbour's ack (for measurements; see docs/radio.md).
+	Flood bool
 
 	BeaconInterval   time.Duration // default 10 min, ±10 % jitter
 	NeighbourTimeout time.Duration // default 3 × BeaconInterval + 1 min
@@ -105,6 +111,9 @@ type Stats struct {
 	AcksSent, AcksReceived                uint64        // ack frames
 	Done                                  uint64        // envelopes marked sent after every neighbour acked
 	Suppressed                            uint64        // heard envelopes not rebroadcast: a neighbour did
+	Directed, DirectedFailed              uint64        // envelope transmissions directed to a neighbour; envelopes flooded after directedTries
+	Arrived                               uint64        // heard envelopes not rebroadcast: their tag is served here
+	Overheard                             uint64        // directed frames for another neighbour, not taken
 	HopLimited                            uint64        // owed envelopes not sent: hops would pass MaxHops
 	BeaconsSent, BeaconsReceived          uint64
 	NacksSent, FragmentsResent            uint64
@@ -144,6 +153,8 @@ type Link struct {
 // outState is the retransmission state of one owed envelope.
 type outState struct {
 	attempts int
+	to       uint16 // directed to this neighbour (it alone must ack); 0: flooded
+	directed int    // directed transmissions so far
 	nextTry  time.Time
 	acked    map[uint16]bool
 	transfer uint16 // fragmented: its transfer id; 0 until first sent

@@ -41,6 +41,18 @@ func (l *Link) onPacket(p radio.Packet) {
 	l.holdUntil = later(l.holdUntil, now.Add(l.jitter(0, l.opts.Modulation.Airtime(64))))
 	switch f.Type {
 	case radio.LinkWhole:
+		if f.Directed && f.To != l.opts.Address {
+			// For another neighbour: not ours to take, but if we meant to
+			// rebroadcast it, someone already carries it on.
+			l.stats.Overheard++
+			if e, err := codec.DecodeEnvelope(f.Data); err == nil {
+				if h := l.heard[e.ID()]; h != nil && e.Hops > h.hops {
+					h.suppressed = true
+				}
+			}
+			l.mu.Unlock()
+			return
+		}
 		l.mu.Unlock()
 		l.onEnvelope(slices.Clone(f.Data), p.SNRdB)
 		return

@@ -156,6 +156,12 @@ func (l *Link) nextEnvelope(now time.Time) (*job, time.Duration) {
 			}
 		}
 	}()
+	served := map[codec.Tag]bool{}
+	if !l.opts.Flood && l.opts.Tags != nil {
+		for _, t := range l.opts.Tags() {
+			served[t] = true
+		}
+	}
 	for prio := codec.PrioUrgent; ; prio-- {
 		var best *store.Item
 		bestAir := math.Inf(1)
@@ -184,6 +190,13 @@ func (l *Link) nextEnvelope(now time.Time) (*job, time.Duration) {
 					done = append(done, it.ID)
 					l.forget(it.ID)
 					continue
+				case h != nil && st == nil && served[it.Envelope.To] && it.Envelope.Kind != codec.KindReceipt:
+					// It came over the air to the relay of its recipient:
+					// it has arrived, and goes no further by radio.
+					l.stats.Arrived++
+					done = append(done, it.ID)
+					l.forget(it.ID)
+					continue
 				case st != nil && finished(st, live):
 					l.stats.Done++
 					done = append(done, it.ID)
@@ -199,6 +212,9 @@ func (l *Link) nextEnvelope(now time.Time) (*job, time.Duration) {
 				if at.After(now) {
 					wake = min(wake, at.Sub(now))
 					continue
+				}
+				if len(live) == 0 {
+					continue // nobody to carry it: it waits for a neighbour (a new one makes it due)
 				}
 				if st == nil && len(l.out) >= maxTracked {
 					continue
@@ -240,8 +256,12 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// finished: every live neighbour, and at least one, acked.
+// finished: the neighbour it was directed to acked, or, flooded, every
+// live neighbour, and at least one, acked.
 func finished(st *outState, live []uint16) bool {
+	if st.to != 0 {
+		return st.acked[st.to]
+	}
 	if len(st.acked) == 0 {
 		return false
 	}
@@ -275,7 +295,11 @@ func (l *Link) envelopeJob(it store.Item) *job {
 		l.byShort[radio.ShortOf(it.ID)] = it.ID
 	}
 	var frames [][]byte
-	if len(raw) <= radio.MaxWholeEnvelope {
+	st.to = l.nextHop(it.ID, &e, len(raw), st)
+	if st.to != 0 {
+		f, _ := radio.AppendDirected(nil, st.to, raw)
+		frames = [][]byte{f}
+	} else if len(raw) <= radio.MaxWholeEnvelope {
 		f, _ := radio.AppendWhole(nil, raw)
 		frames = [][]byte{f}
 	} else {
@@ -305,6 +329,10 @@ func (l *Link) envelopeJob(it store.Item) *job {
 	return &job{frames: frames, prio: it.Envelope.Prio, sent: func(now time.Time, air time.Duration) {
 		st.attempts++
 		l.stats.EnvelopesSent++
+		if st.to != 0 {
+			st.directed++
+			l.stats.Directed++
+		}
 		l.holdUntil = later(l.holdUntil, now.Add(ackGap(l.opts.Modulation)))
 		if st.attempts > 1 {
 			l.stats.Retransmissions++
@@ -315,6 +343,38 @@ func (l *Link) envelopeJob(it store.Item) *job {
 		st.nextTry = now.Add(l.jitter(wait*3/4, wait*5/4))
 		l.chargeFlow(e.To, air, now)
 	}}
+}
+
+// nextHop chooses the neighbour to send an envelope to directly, or 0 to
+// flood it (docs/radio.md, "Directed forwarding"): the live neighbour whose
+// beacon filter claims the envelope's tag, heard at the best SNR, for an
+// envelope that fits a directed frame and is not a receipt (receipts go
+// back to where copies are, which no filter says), for at most
+// directedTries transmissions; after those it is flooded. Called with mu
+// held.
+func (l *Link) nextHop(id codec.ID, e *codec.Envelope, size int, st *outState) uint16 {
+	if l.opts.Flood || e.Kind == codec.KindReceipt || size > radio.MaxDirectedEnvelope {
+		return 0
+	}
+	if st.directed >= directedTries {
+		if st.directed == directedTries && st.to != 0 {
+			l.stats.DirectedFailed++
+			l.log.Debug("directed forwarding failed, flooding", "id", id, "to", st.to)
+		}
+		return 0
+	}
+	now := time.Now()
+	var best uint16
+	bestSNR := math.Inf(-1)
+	for a, n := range l.neighbours {
+		if now.Sub(n.lastHeard) < l.opts.NeighbourTimeout && n.filter.Has(e.To) && n.snrDB > bestSNR {
+			best, bestSNR = a, n.snrDB
+		}
+	}
+	if st.to != 0 && st.to != best {
+		st.acked = map[uint16]bool{} // a new route: its acks start over
+	}
+	return best
 }
 
 // flowAirtime is a flow's decayed airtime in seconds. Called with mu held.
