@@ -22,6 +22,7 @@ func BenchmarkPut(b *testing.B) {
 				}
 				var next atomic.Int64
 				var wg sync.WaitGroup
+				commits0, alloc0 := s.commits.Load(), pageAlloc(s)
 				b.ResetTimer()
 				for range writers {
 					wg.Add(1)
@@ -37,9 +38,25 @@ func BenchmarkPut(b *testing.B) {
 				}
 				wg.Wait()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+				reportWrites(b, s, commits0, alloc0)
 			})
 		}
 	}
+}
+
+// reportWrites reports the bytes of pages each commit dirtied, which bbolt
+// writes and fsyncs (the meta page aside), per commit and per Put.
+func reportWrites(b *testing.B, s *Store, commits0 uint64, alloc0 int64) {
+	commits := s.commits.Load() - commits0
+	dirty := pageAlloc(s) - alloc0
+	b.ReportMetric(float64(b.N)/float64(max(commits, 1)), "puts/commit")
+	b.ReportMetric(float64(dirty)/float64(max(commits, 1)), "dirtyB/commit")
+	b.ReportMetric(float64(dirty)/float64(b.N), "dirtyB/put")
+}
+
+func pageAlloc(s *Store) int64 {
+	st := s.db.Stats()
+	return st.TxStats.GetPageAlloc()
 }
 
 // BenchmarkScan measures local delivery: one Scan over a tag holding 1,000

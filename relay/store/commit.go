@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -143,6 +144,9 @@ func (s *Store) runTx(batch []*request) (meta, error) {
 		m = w.meta
 		return w.err
 	})
+	if err == nil {
+		s.commits.Add(1)
+	}
 	return m, err
 }
 
@@ -208,28 +212,28 @@ type writer struct {
 	fx  *effects      // of the request being run
 	err error
 
-	meta, meta0                                       meta
-	env, tag, evict, seenExp, tagBytes, auth, authAge *bbolt.Bucket
-	owed                                              map[string]*bbolt.Bucket
+	meta, meta0                                   meta
+	log, ids, tag, evict, tagBytes, auth, authAge *bbolt.Bucket
+	owed                                          map[string]*bbolt.Bucket
 }
 
 func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 	w := &writer{s: s, tx: tx, age: age,
-		env:      tx.Bucket(bucketEnv),
+		log:      tx.Bucket(bucketLog),
+		ids:      tx.Bucket(bucketID),
 		tag:      tx.Bucket(bucketTag),
 		evict:    tx.Bucket(bucketEvict),
-		seenExp:  tx.Bucket(bucketSeenExp),
 		tagBytes: tx.Bucket(bucketTagBytes),
 		auth:     tx.Bucket(bucketAuth),
 		authAge:  tx.Bucket(bucketAuthAge),
 		owed:     map[string]*bbolt.Bucket{},
 	}
-	// Keys that only grow (seen expiry, seq, accepted number) fill pages
-	// fully when split; eviction keys mostly grow (by prio, expiry); the
-	// rest keep bbolt's default of half, which suits keys inserted in the
+	// Keys that only grow (seq, accepted number) fill pages fully when
+	// split; eviction keys mostly grow (by prio, expiry); the rest (id,
+	// tag) keep bbolt's default of half, which suits keys inserted in the
 	// middle (a higher fill there leaves many near-empty pages).
+	w.log.FillPercent = fillAppend
 	w.evict.FillPercent = fillEvict
-	w.seenExp.FillPercent = fillAppend // keys grow: seen expiry ‖ seq
 	w.authAge.FillPercent = fillAppend
 	owed := tx.Bucket(bucketOwed)
 	for _, l := range s.opts.Links {
@@ -283,21 +287,23 @@ func (w *writer) del(b *bbolt.Bucket, k []byte) {
 	}
 }
 
-// record reads id's record. A corrupt record is a bbolt-level error: it
-// aborts the transaction.
-func (w *writer) record(id codec.ID) (record, bool) {
-	v := w.env.Get(id[:])
-	if v == nil {
-		return record{}, false
+// lookup reads the record of id: its envelope or its tombstone. A corrupt
+// or dangling entry is a bbolt-level error: it aborts the transaction.
+func (w *writer) lookup(id codec.ID) (record, bool) {
+	r, found, err := lookup(w.ids, w.log, id)
+	if err != nil && w.err == nil {
+		w.err = err
 	}
-	r, err := unmarshalRecord(v)
-	if err != nil {
-		if w.err == nil {
-			w.err = fmt.Errorf("record %s: %w", id, err)
-		}
-		return record{}, false
+	return r, found
+}
+
+// recordAt reads the record under seq.
+func (w *writer) recordAt(seq uint64) (record, bool) {
+	r, found, err := recordAt(w.log, seq)
+	if err != nil && w.err == nil {
+		w.err = err
 	}
-	return r, true
+	return r, found
 }
 
 func (w *writer) tagBytesOf(tag codec.Tag) int64 {
@@ -311,4 +317,44 @@ func (w *writer) addTagBytes(tag codec.Tag, delta int64) {
 		return
 	}
 	w.put(w.tagBytes, tag[:], u64(uint64(n)))
+}
+
+// lookup reads id's seq in the id index and its record in the log. It is
+// shared by the writer and the read transactions.
+func lookup(ids, log *bbolt.Bucket, id codec.ID) (record, bool, error) {
+	v := ids.Get(id[:])
+	if v == nil {
+		return record{}, false, nil
+	}
+	if len(v) != seqBytes {
+		return record{}, false, fmt.Errorf("id %s: index entry of %d bytes", id, len(v))
+	}
+	r, found, err := recordAt(log, getU64Key(v))
+	if err == nil && !found {
+		err = fmt.Errorf("id %s: no record %d", id, getU64Key(v))
+	}
+	if err == nil && r.id != id {
+		err = fmt.Errorf("id %s: record %d is of %s", id, r.seq, r.id)
+	}
+	return r, found && err == nil, err
+}
+
+// recordAt reads the log record under seq.
+func recordAt(log *bbolt.Bucket, seq uint64) (record, bool, error) {
+	v := log.Get(u64(seq))
+	if v == nil {
+		return record{}, false, nil
+	}
+	r, err := unmarshalRecord(seq, v)
+	if err != nil {
+		return record{}, false, err
+	}
+	return r, true, nil
+}
+
+// has reports whether b holds key k. Index values may be empty, which
+// Bucket.Get does not tell apart from a missing key.
+func has(b *bbolt.Bucket, k []byte) bool {
+	got, _ := b.Cursor().Seek(k)
+	return got != nil && bytes.Equal(got, k)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -90,8 +91,8 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Count %d, records %d, eviction index %d, tag index %d: out of step",
 			st.Count, stored, countKeys(t, s, bucketEvict), countKeys(t, s, bucketTag))
 	}
-	if seen := countKeys(t, s, bucketEnv); countKeys(t, s, bucketSeenExp) != seen {
-		t.Errorf("%d records but %d seen-expiry entries", seen, countKeys(t, s, bucketSeenExp))
+	if records := countKeys(t, s, bucketLog); countKeys(t, s, bucketID) != records {
+		t.Errorf("%d records but %d id index entries", records, countKeys(t, s, bucketID))
 	}
 	if st.Stored == 0 || st.Deleted == 0 || st.Expired == 0 {
 		t.Errorf("the test exercised too little: %+v", st)
@@ -104,13 +105,20 @@ func countStored(t *testing.T, s *Store) int {
 	n := 0
 	var total int64
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketEnv).ForEach(func(k, v []byte) error {
-			r, err := unmarshalRecord(v)
+		ids, log := tx.Bucket(bucketID), tx.Bucket(bucketLog)
+		return log.ForEach(func(k, v []byte) error {
+			r, err := unmarshalRecord(getU64Key(k), v)
+			if err != nil {
+				return err
+			}
+			if _, found, err := lookup(ids, log, r.id); err != nil || !found {
+				return fmt.Errorf("record %d: id %s not indexed to it: %v", r.seq, r.id, err)
+			}
 			if r.stored() {
 				n++
 				total += int64(r.size)
 			}
-			return err
+			return nil
 		})
 	})
 	if err != nil {

@@ -35,7 +35,9 @@
 //   - MaxTotalBytes (default 512 MiB) over all stored envelopes and
 //     MaxTagBytes (default 16 MiB) per tag, counted in encoded bytes and kept
 //     exact in the file: eviction lowest priority first, then least life
-//     left, never of a priority above the incoming envelope's; else ErrQuota.
+//     left (per tag: among its 256 oldest of that priority, then the next
+//     256), never of a priority above the incoming envelope's; else
+//     ErrQuota.
 //   - Seen ids: every id stored or received as a receipt in the last
 //     SeenRetention (default MaxTTL); forgotten by the sweeper after that.
 //   - Auth stamps: at most MaxAuthKeys keys (default 100,000); the key
@@ -51,6 +53,6 @@
 // failed sweep or group commit. Error: a commit that failed (callers get
 // the error too). Debug: sweep results.
 //
-// The on-disk layout (format version 2, checked at Open) is in record.go; docs/store.md explains the design and
+// The on-disk layout (format version 3, checked at Open) is in record.go; docs/store.md explains the design and
 // the measurements behind it.
 package store

@@ -8,7 +8,7 @@ import (
 	"github.com/cairnmesh/cairn/codec"
 )
 
-// Each link in Options.Links has an owed list, seq → id: the envelopes it
+// Each link in Options.Links has an owed list, seq → (empty): the envelopes it
 // has yet to carry, in arrival order. Put adds to every list but the one of
 // the link the envelope came from; MarkSent removes; removing an envelope
 // from the store removes it from every list. A link added to Options.Links
@@ -32,21 +32,18 @@ func (s *Store) Pending(link string, afterSeq uint64, limit int) ([]Item, error)
 		return nil, nil
 	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		env := tx.Bucket(bucketEnv)
+		log := tx.Bucket(bucketLog)
 		now := s.age()
 		c := tx.Bucket(bucketOwed).Bucket([]byte(link)).Cursor()
-		for k, v := c.Seek(u64(afterSeq + 1)); k != nil && len(items) < limit; k, v = c.Next() {
-			var id codec.ID
-			copy(id[:], v)
-			rv := env.Get(id[:])
-			if rv == nil {
+		for k, _ := c.Seek(u64(afterSeq + 1)); k != nil && len(items) < limit; k, _ = c.Next() {
+			r, found, err := recordAt(log, getU64Key(k))
+			if err != nil {
+				return err
+			}
+			if !found {
 				continue
 			}
-			r, err := unmarshalRecord(rv)
-			if err != nil {
-				return fmt.Errorf("record %s: %w", id, err)
-			}
-			if it, ok := r.item(id, now); ok {
+			if it, ok := r.item(now); ok {
 				items = append(items, it)
 			}
 		}
@@ -72,7 +69,7 @@ func (s *Store) MarkSent(link string, ids ...codec.ID) error {
 	}
 	err := s.submit(func(w *writer) error {
 		for _, id := range ids {
-			r, found := w.record(id)
+			r, found := w.lookup(id)
 			if !found || !r.stored() {
 				continue
 			}
@@ -83,10 +80,10 @@ func (s *Store) MarkSent(link string, ids ...codec.ID) error {
 			}
 			owed := false
 			for _, b := range w.owed {
-				owed = owed || b.Get(seq) != nil
+				owed = owed || has(b, seq)
 			}
 			if !owed {
-				w.expunge(id)
+				w.expunge(r.seq)
 				w.fx.forwarded++
 			}
 		}

@@ -72,6 +72,12 @@ func memory100k(t *testing.T, links []string) {
 
 // logBuckets logs where the file's pages go.
 func logBuckets(t *testing.T, s *Store) {
+	st := s.db.Stats()
+	s.db.View(func(tx *bbolt.Tx) error {
+		t.Logf("pages in use up to %.1f MiB of the file; free %.1f MiB (%d pages), pending %d pages",
+			float64(tx.Size())/(1<<20), float64(st.FreeAlloc)/(1<<20), st.FreePageN, st.PendingPageN)
+		return nil
+	})
 	s.db.View(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			st := b.Stats()

@@ -34,27 +34,21 @@ func (s *Store) PendingPrio(link string, prio codec.Prio, afterSeq uint64, limit
 		return nil, through, nil
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		env := tx.Bucket(bucketEnv)
+		log := tx.Bucket(bucketLog)
 		now := s.age()
 		c := tx.Bucket(bucketOwed).Bucket([]byte(link)).Cursor()
 		examined := 0
-		for k, v := c.Seek(u64(afterSeq + 1)); k != nil && len(items) < limit && examined < 16*maxPendingLimit; k, v = c.Next() {
+		for k, _ := c.Seek(u64(afterSeq + 1)); k != nil && len(items) < limit && examined < 16*maxPendingLimit; k, _ = c.Next() {
 			examined++
 			through = getU64Key(k)
-			var id codec.ID
-			copy(id[:], v)
-			rv := env.Get(id[:])
-			if rv == nil {
-				continue
-			}
-			r, err := unmarshalRecord(rv)
+			r, found, err := recordAt(log, through)
 			if err != nil {
-				return fmt.Errorf("record %s: %w", id, err)
+				return err
 			}
-			if r.prio != prio {
+			if !found || r.prio != prio {
 				continue
 			}
-			if it, ok := r.item(id, now); ok {
+			if it, ok := r.item(now); ok {
 				items = append(items, it)
 			}
 		}
@@ -78,16 +72,12 @@ func (s *Store) Owed(link string) (count int, bytes int64, err error) {
 		return 0, 0, fmt.Errorf("owed by link %q: not in Options.Links", link)
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		env := tx.Bucket(bucketEnv)
+		log := tx.Bucket(bucketLog)
 		now := s.age()
-		return tx.Bucket(bucketOwed).Bucket([]byte(link)).ForEach(func(_, v []byte) error {
-			rv := env.Get(v)
-			if rv == nil {
-				return nil
-			}
-			r, err := unmarshalRecord(rv)
-			if err != nil {
-				return fmt.Errorf("record %x: %w", v, err)
+		return tx.Bucket(bucketOwed).Bucket([]byte(link)).ForEach(func(k, _ []byte) error {
+			r, found, err := recordAt(log, getU64Key(k))
+			if err != nil || !found {
+				return err
 			}
 			if r.stored() && r.expiry > now {
 				count++
@@ -100,12 +90,4 @@ func (s *Store) Owed(link string) (count int, bytes int64, err error) {
 		return 0, 0, fmt.Errorf("owed by link %s: %w", link, err)
 	}
 	return count, bytes, nil
-}
-
-func getU64Key(k []byte) uint64 {
-	var v uint64
-	for _, b := range k[:8] {
-		v = v<<8 | uint64(b)
-	}
-	return v
 }

@@ -88,7 +88,7 @@ func (s *Store) admit(e *codec.Envelope) (*codec.Envelope, int, error) {
 // store is Put inside the transaction. local says whether the envelope is
 // delivered to LinkLocal (indexed for Scan).
 func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, local bool) error {
-	old, found := w.record(id)
+	old, found := w.lookup(id)
 	if found && old.seenExp > w.age {
 		w.fx.duplicates++
 		return ErrDuplicate
@@ -100,10 +100,10 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	}
 	// Decided: from here on only writes.
 	if found {
-		w.forget(id, old)
+		w.forget(old)
 	}
 	for _, v := range victims {
-		w.expunge(v.id)
+		w.expunge(v.seq)
 		if v.reason == reasonExpired {
 			w.fx.expired++
 			continue
@@ -116,6 +116,7 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	r := record{
 		flags:   flagStored,
 		seenExp: ceilAge(w.age + w.s.opts.SeenRetention),
+		id:      id,
 		seq:     w.meta.seq,
 		expiry:  floorAge(w.age + time.Duration(e.TTL)*time.Second),
 		size:    size,
@@ -128,15 +129,16 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	if local {
 		r.flags |= flagLocal
 	}
+	seq := u64(r.seq)
+	w.put(w.log, seq, r.marshal())
+	w.put(w.ids, id[:], seq)
 	// Every stored envelope is in the tag index (per-tag eviction walks
 	// it); Scan returns only the local ones.
-	w.put(w.tag, tagKey(e.To, e.Prio, r.seq), tagValue(id, r.expiry))
-	w.put(w.env, id[:], r.marshal())
-	w.put(w.seenExp, seenKey(r.seenExp, r.seq), id[:])
-	w.put(w.evict, evictKey(e.Prio, r.expiry, r.seq), id[:])
+	w.put(w.tag, tagKey(e.To, e.Prio, r.seq), tagValue(r.expiry))
+	w.put(w.evict, evictKey(e.Prio, r.expiry, r.seq), nil)
 	for link, b := range w.owed {
 		if link != from {
-			w.put(b, u64(r.seq), id[:])
+			w.put(b, seq, nil)
 		}
 	}
 	w.addTagBytes(e.To, int64(size))
@@ -145,53 +147,56 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 
 	w.fx.stored++
 	if local {
-		it, _ := r.item(id, w.age)
+		it, _ := r.item(w.age)
 		w.fx.newItems = append(w.fx.newItems, it)
 	}
 	return nil
 }
 
-// recordSeen remembers id for SeenRetention without storing anything.
+// recordSeen remembers id for SeenRetention without storing anything: a
+// tombstone appended to the log.
 func (w *writer) recordSeen(id codec.ID) {
-	if old, found := w.record(id); found {
-		w.forget(id, old)
+	if old, found := w.lookup(id); found {
+		w.forget(old)
 	}
 	w.meta.seq++
-	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention), seq: w.meta.seq}
-	w.put(w.env, id[:], r.marshal())
-	w.put(w.seenExp, seenKey(r.seenExp, r.seq), id[:])
+	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention), id: id}
+	seq := u64(w.meta.seq)
+	w.put(w.log, seq, r.marshal())
+	w.put(w.ids, id[:], seq)
 }
 
-// forget removes an old record of id whose seen entry has expired but was
+// forget removes an old record whose seen expiry has passed but that was
 // not swept yet, with its stored envelope if any (it expired too: an
-// envelope's expiry never passes its seen expiry).
-func (w *writer) forget(id codec.ID, old record) {
+// envelope's expiry never passes its seen expiry). The caller writes the
+// id's new entry.
+func (w *writer) forget(old record) {
 	if old.stored() {
-		w.expunge(id)
+		w.expunge(old.seq)
 		w.fx.expired++
 	}
-	w.del(w.seenExp, seenKey(old.seenExp, old.seq))
-	w.del(w.env, id[:])
+	w.del(w.log, u64(old.seq))
+	w.del(w.ids, old.id[:])
 }
 
-// expunge removes id's stored envelope from every index, keeping its seen
-// entry. It does nothing if id holds no envelope, so a victim chosen twice
-// is removed once.
-func (w *writer) expunge(id codec.ID) {
-	r, found := w.record(id)
+// expunge removes the envelope under seq from every index and rewrites its
+// record as a tombstone, so its id stays seen. It does nothing if seq holds
+// no envelope, so a victim chosen twice is removed once.
+func (w *writer) expunge(seq uint64) {
+	r, found := w.recordAt(seq)
 	if !found || !r.stored() {
 		return
 	}
-	w.del(w.tag, tagKey(r.to, r.prio, r.seq))
-	w.del(w.evict, evictKey(r.prio, r.expiry, r.seq))
+	key := u64(seq)
+	w.del(w.tag, tagKey(r.to, r.prio, seq))
+	w.del(w.evict, evictKey(r.prio, r.expiry, seq))
 	for _, b := range w.owed {
-		w.del(b, u64(r.seq))
+		w.del(b, key)
 	}
 	w.addTagBytes(r.to, -int64(r.size))
 	w.meta.count--
 	w.meta.bytes -= uint64(r.size)
-	seen := record{seenExp: r.seenExp, seq: r.seq}
-	w.put(w.env, id[:], seen.marshal())
+	w.put(w.log, key, r.tombstone())
 }
 
 // PutReceipt applies a kind-2 receipt e that the caller has verified; ids
@@ -254,13 +259,13 @@ func (s *Store) PutReceiptAsync(e *codec.Envelope, ids []codec.ID, from string, 
 	}
 	r.fn = func(w *writer) error {
 		deleted = 0
-		if old, found := w.record(id); found && old.seenExp > w.age {
+		if old, found := w.lookup(id); found && old.seenExp > w.age {
 			w.fx.duplicates++
 			return ErrDuplicate
 		}
 		for _, target := range ids {
-			if r, found := w.record(target); found && r.stored() && r.to == e.To {
-				w.expunge(target)
+			if r, found := w.lookup(target); found && r.stored() && r.to == e.To {
+				w.expunge(r.seq)
 				deleted++
 			}
 		}

@@ -3,12 +3,9 @@ package store
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
-
-	"go.etcd.io/bbolt"
 
 	"github.com/cairnmesh/cairn/codec"
 )
@@ -27,14 +24,22 @@ import (
 // not evicted.
 //
 // Ties in expiry (ages have whole seconds) go oldest first. The global
-// order is the eviction index, prio ‖ expiry ‖ seq → id, so finding
-// victims there costs O(victims · log n). The per-tag order comes from the
-// tag index (tag ‖ 255−prio ‖ seq → id ‖ expiry): its entries of the
-// lowest priority present are read and sorted by expiry. That costs
-// O(envelopes of that priority in the tag) per eviction — at the default
-// 16 MiB tag quota and 60-byte bodies up to ~160,000 sequential key reads,
-// a few ms — in exchange for no per-tag eviction index (7 MiB per 100,000
-// envelopes; docs/store.md "Memory").
+// order is the eviction index, prio ‖ expiry ‖ seq, so finding victims
+// there costs O(victims · log n).
+//
+// Per tag, "least life left" is taken within a window: the tag index
+// (tag ‖ 255−prio ‖ seq → expiry) is read in arrival order, tagWindow
+// entries of the lowest priority at a time, and each window is evicted in
+// expiry order before the next is read. A Put into a full tag so costs
+// O(tagWindow) however many envelopes the tag holds (format 2 read and
+// sorted all of the tag's lowest priority, up to ~160,000 entries, on every
+// such Put). The order differs from the exact one only when an envelope
+// more than tagWindow arrivals younger has less life left than every older
+// one — with the alike ttls of real traffic (clients send the default,
+// relays subtract hold time) arrival order is expiry order anyway. An exact
+// per-tag order would need its own index of random inserts, paid on every
+// Put in commit bytes and ~5 MiB per 100,000 envelopes.
+const tagWindow = 256
 
 // Eviction reasons, as logged.
 const (
@@ -44,6 +49,7 @@ const (
 )
 
 type victim struct {
+	seq    uint64
 	id     codec.ID
 	tag    codec.Tag
 	prio   codec.Prio
@@ -59,57 +65,39 @@ func (w *writer) planEvictions(tag codec.Tag, prio codec.Prio, size int) ([]vict
 	}
 	var (
 		victims []victim
-		chosen  = map[codec.ID]bool{}
+		chosen  = map[uint64]bool{}
 		freed   int64 // bytes of all victims so far
 	)
-	// take walks an eviction index from the first key with prefix, choosing
-	// victims until need bytes are freed. It reports whether it got there.
-	take := func(b *bbolt.Bucket, prefix []byte, need int64, reason string) bool {
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); need > 0 && k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			p, exp := parseEvictKey(k[len(prefix):])
-			id := codec.ID(v)
-			if p > prio {
-				// Higher priorities are never evicted for this envelope;
-				// their expired entries are the sweeper's.
-				break
-			}
-			if chosen[id] {
-				continue
-			}
-			r, found := w.record(id)
-			if !found || !r.stored() {
-				continue
-			}
-			why := reason
-			if exp <= w.age {
-				why = reasonExpired
-			}
-			chosen[id] = true
-			victims = append(victims, victim{id: id, tag: r.to, prio: r.prio, reason: why})
-			need -= int64(r.size)
-			freed += int64(r.size)
+	// choose makes the envelope under seq a victim unless it was chosen
+	// already or is gone, and returns the bytes it frees.
+	choose := func(seq uint64, expiry time.Duration, reason string) int64 {
+		if chosen[seq] {
+			return 0
 		}
-		return need <= 0
+		r, found := w.recordAt(seq)
+		if !found || !r.stored() {
+			return 0
+		}
+		if expiry <= w.age {
+			reason = reasonExpired
+		}
+		chosen[seq] = true
+		victims = append(victims, victim{seq: seq, id: r.id, tag: r.to, prio: r.prio, reason: reason})
+		freed += int64(r.size)
+		return int64(r.size)
 	}
 	if need := w.tagBytesOf(tag) + int64(size) - o.MaxTagBytes; need > 0 {
 		for p := codec.PrioBulk; p <= prio && need > 0; p++ {
-			for _, e := range w.tagByExpiry(tag, p) {
-				if need <= 0 {
-					break
+			prefix := append(tag[:len(tag):len(tag)], 255-byte(p))
+			for from := prefix; from != nil && need > 0; {
+				var window []tagEntry
+				window, from = w.tagWindow(prefix, from)
+				for _, e := range window {
+					if need <= 0 {
+						break
+					}
+					need -= choose(e.seq, e.expiry, reasonQuotaTag)
 				}
-				r, found := w.record(e.id)
-				if !found || !r.stored() {
-					continue
-				}
-				why := reasonQuotaTag
-				if e.expiry <= w.age {
-					why = reasonExpired
-				}
-				chosen[e.id] = true
-				victims = append(victims, victim{id: e.id, tag: r.to, prio: r.prio, reason: why})
-				need -= int64(r.size)
-				freed += int64(r.size)
 			}
 		}
 		if need > 0 {
@@ -117,7 +105,17 @@ func (w *writer) planEvictions(tag codec.Tag, prio codec.Prio, size int) ([]vict
 		}
 	}
 	if need := int64(w.meta.bytes) - freed + int64(size) - o.MaxTotalBytes; need > 0 {
-		if !take(w.evict, nil, need, reasonQuotaTotal) {
+		c := w.evict.Cursor()
+		for k, _ := c.First(); need > 0 && k != nil; k, _ = c.Next() {
+			p, exp, seq := parseEvictKey(k)
+			if p > prio {
+				// Higher priorities are never evicted for this envelope;
+				// their expired entries are the sweeper's.
+				break
+			}
+			need -= choose(seq, exp, reasonQuotaTotal)
+		}
+		if need > 0 {
 			return nil, fmt.Errorf("%w: store holds too little of priority %s or lower", ErrQuota, prio)
 		}
 	}
@@ -127,20 +125,23 @@ func (w *writer) planEvictions(tag codec.Tag, prio codec.Prio, size int) ([]vict
 type tagEntry struct {
 	expiry time.Duration
 	seq    uint64
-	id     codec.ID
 }
 
-// tagByExpiry returns tag's envelopes of priority prio, least life left
-// first, ties oldest first (as in the eviction index).
-func (w *writer) tagByExpiry(tag codec.Tag, prio codec.Prio) []tagEntry {
-	prefix := append(tag[:len(tag):len(tag)], 255-byte(prio))
-	var out []tagEntry
+// tagWindow returns up to tagWindow entries of the tag index with prefix
+// (tag ‖ 255−prio) from key from on, least life left first, ties oldest
+// first (as in the eviction index); next is where the following window
+// starts, nil at the end.
+func (w *writer) tagWindow(prefix, from []byte) (window []tagEntry, next []byte) {
 	c := w.tag.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		id, exp := parseTagValue(v)
-		out = append(out, tagEntry{exp, binary.BigEndian.Uint64(k[len(prefix):]), id})
+	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(window) == tagWindow {
+			next = bytes.Clone(k)
+			break
+		}
+		seq, exp := parseTagEntry(k, v)
+		window = append(window, tagEntry{exp, seq})
 	}
 	// Stable: entries come in seq order.
-	slices.SortStableFunc(out, func(a, b tagEntry) int { return cmp.Compare(a.expiry, b.expiry) })
-	return out
+	slices.SortStableFunc(window, func(a, b tagEntry) int { return cmp.Compare(a.expiry, b.expiry) })
+	return window, next
 }

@@ -121,3 +121,33 @@ func TestQuotaTooBigForQuota(t *testing.T) {
 		t.Errorf("Put = %v, want ErrQuota", err)
 	}
 }
+
+// In a tag holding more than tagWindow envelopes of the lowest priority,
+// the tag quota evicts the one with least life among the oldest tagWindow
+// (docs/store.md "Quota eviction"): the work per Put is bounded however
+// full the tag is.
+func TestTagQuotaWindow(t *testing.T) {
+	const n = 2*tagWindow + 5
+	s := openTest(t, Options{MaxTagBytes: n * unit})
+	tag := tagOf(1)
+	ids := make([]codec.ID, n)
+	for i := range ids {
+		// Each younger envelope has less life left: the exact order would
+		// evict the youngest.
+		ids[i] = mustPut(t, s, newEnv(tag, codec.PrioBulk, uint32(10_000-i)), LinkLocal)
+	}
+	alive := func(id codec.ID) bool { _, ok, _ := s.Get(id); return ok }
+	mustPut(t, s, newEnv(tag, codec.PrioBulk, 5000), LinkLocal)
+	if alive(ids[tagWindow-1]) || !alive(ids[tagWindow-2]) || !alive(ids[tagWindow]) || !alive(ids[n-1]) {
+		t.Error("the victim was not the envelope with least life among the oldest window")
+	}
+	// The window is the oldest tagWindow still stored: it now reaches one
+	// further, to an envelope with less life than all before it.
+	mustPut(t, s, newEnv(tag, codec.PrioBulk, 5000), LinkLocal)
+	if alive(ids[tagWindow]) || !alive(ids[tagWindow-2]) || !alive(ids[tagWindow+1]) {
+		t.Error("the second victim was not the one with least life among the oldest window")
+	}
+	if st := s.Stats(); st.Evicted != 2 || st.Count != n {
+		t.Errorf("Stats = %+v, want Evicted 2, Count %d", st, n)
+	}
+}

@@ -21,16 +21,11 @@ func (s *Store) Get(id codec.ID) (it Item, ok bool, err error) {
 	}
 	defer s.leave()
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketEnv).Get(id[:])
-		if v == nil {
-			return nil
+		r, found, err := lookup(tx.Bucket(bucketID), tx.Bucket(bucketLog), id)
+		if found {
+			it, ok = r.item(s.age())
 		}
-		r, err := unmarshalRecord(v)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", id, err)
-		}
-		it, ok = r.item(id, s.age())
-		return nil
+		return err
 	})
 	if err != nil {
 		return Item{}, false, fmt.Errorf("getting envelope: %w", err)
@@ -46,16 +41,9 @@ func (s *Store) Seen(id codec.ID) (bool, error) {
 	defer s.leave()
 	var seen bool
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketEnv).Get(id[:])
-		if v == nil {
-			return nil
-		}
-		r, err := unmarshalRecord(v)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", id, err)
-		}
-		seen = r.seenExp > s.age()
-		return nil
+		r, found, err := lookup(tx.Bucket(bucketID), tx.Bucket(bucketLog), id)
+		seen = found && r.seenExp > s.age()
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("looking up id: %w", err)
@@ -126,7 +114,7 @@ func (s *Store) scan(prefix, from []byte, fn func(Item) bool) error {
 // on. next is where the following chunk starts, nil at the end.
 func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		env := tx.Bucket(bucketEnv)
+		log := tx.Bucket(bucketLog)
 		now := s.age()
 		c := tx.Bucket(bucketTag).Cursor()
 		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -134,19 +122,18 @@ func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err e
 				next = bytes.Clone(k)
 				return nil
 			}
-			id, _ := parseTagValue(v)
-			rv := env.Get(id[:])
-			if rv == nil {
-				continue
+			seq, expiry := parseTagEntry(k, v)
+			if expiry <= now {
+				continue // dead, not yet swept: no need to read the record
 			}
-			r, err := unmarshalRecord(rv)
+			r, found, err := recordAt(log, seq)
 			if err != nil {
-				return fmt.Errorf("record %s: %w", id, err)
+				return err
 			}
-			if !r.local() {
+			if !found || !r.local() {
 				continue // a copy kept only for links
 			}
-			if it, ok := r.item(id, now); ok {
+			if it, ok := r.item(now); ok {
 				items = append(items, it)
 			}
 		}

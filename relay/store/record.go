@@ -13,12 +13,12 @@ import (
 // which are nested in bucketOwed so that Open can list and drop them.
 var (
 	bucketMeta     = []byte("meta")     // name → big-endian uint64 counter
-	bucketEnv      = []byte("env")      // id → record (seen entry, optionally with the stored envelope)
-	bucketTag      = []byte("tag")      // tag ‖ 255−prio ‖ seq → id ‖ expiry; delivery and per-tag eviction order
-	bucketEvict    = []byte("evict")    // prio ‖ expiry ‖ seq → id; global eviction and expiry order
-	bucketSeenExp  = []byte("seenexp")  // seen expiry ‖ seq → id; forgetting seen ids
+	bucketLog      = []byte("log")      // seq → record (an envelope, or a tombstone: a seen id only); appended
+	bucketID       = []byte("id")       // id → seq of its record in bucketLog; the seen set
+	bucketTag      = []byte("tag")      // tag ‖ 255−prio ‖ seq → expiry; delivery and per-tag eviction order
+	bucketEvict    = []byte("evict")    // prio ‖ expiry ‖ seq → (empty); global eviction and expiry order
 	bucketTagBytes = []byte("tagbytes") // tag → stored bytes for that tag (absent when 0)
-	bucketOwed     = []byte("owed")     // link name → bucket of seq → id
+	bucketOwed     = []byte("owed")     // link name → bucket of seq → (empty)
 	bucketAuth     = []byte("auth")     // Ed25519 key → stamp ‖ accepted number
 	bucketAuthAge  = []byte("authage")  // accepted number → Ed25519 key; forgetting the oldest
 )
@@ -40,37 +40,42 @@ var (
 //	1: ages in nanoseconds, per-tag eviction index (bucket "evicttag").
 //	2: ages in whole seconds, no "evicttag" (the tag index carries expiry),
 //	   one-byte size overhead in records, every stored envelope in "tag".
-const schemaVersion = 2
+//	3: records in an append-only log keyed by seq ("log") with an id → seq
+//	   index ("id"); indexes point by seq; seen ids are tombstones in the
+//	   log, which is also the order of forgetting them (no "seenexp").
+const schemaVersion = 3
 
-// Record layout, the value in bucketEnv. All integers big-endian; ages are
-// whole seconds of store age (uint32: 136 years). A seen expiry is rounded
-// up (an id is remembered at least SeenRetention); an envelope's expiry is
-// rounded down, so that its ttl reads back as stored, never more (it loses
-// under a second of life here and, by rounding up on read, gains under one
-// per hop).
+// Record layout, the value in bucketLog under its seq. All integers
+// big-endian; ages are whole seconds of store age (uint32: 136 years). A
+// seen expiry is rounded up (an id is remembered at least SeenRetention);
+// an envelope's expiry is rounded down, so that its ttl reads back as
+// stored, never more (it loses under a second of life here and, by rounding
+// up on read, gains under one per hop).
 //
 //	[0]      flags
 //	[1:5]    seen expiry: the id counts as seen until then
-//	[5:13]   seq: of the envelope, or for a seen entry alone its own
-//	--- only when flags&flagStored ---
-//	[13:17]  expiry
-//	[17]     size − len(body): the CBOR overhead of the encoded envelope, as
+//	[5:21]   id
+//	--- only when flags&flagStored (else a tombstone: the id is only seen) ---
+//	[21:25]  expiry
+//	[25]     size − len(body): the CBOR overhead of the encoded envelope, as
 //	         counted against the quotas at Put (at most 25 bytes)
-//	[18]     kind
-//	[19]     prio
-//	[20]     hops
-//	[21:29]  to (routing tag)
-//	[29:]    body
+//	[26]     kind
+//	[27]     prio
+//	[28]     hops
+//	[29:37]  to (routing tag)
+//	[37:]    body
 //
 // The envelope is kept as fields rather than CBOR: it is smaller and needs
-// no decoding on Scan. Its ttl is derived from expiry.
+// no decoding on Scan. Its ttl is derived from expiry. Removing an envelope
+// rewrites its record as a tombstone under the same seq.
 const (
-	flagStored = 1 << 0 // the record holds an envelope, not only a seen entry
+	flagStored = 1 << 0 // the record holds an envelope, not only a seen id
 	flagLocal  = 1 << 1 // the envelope is delivered to LinkLocal (Scan returns it)
 
-	seenRecordBytes = 13
-	recordHeader    = 29
-	ageBytes        = 4 // an age in keys and records: uint32 seconds
+	tombstoneBytes = 21
+	recordHeader   = 37
+	ageBytes       = 4 // an age in keys and records: uint32 seconds
+	seqBytes       = 8
 )
 
 // ageUnit is the resolution of ages on disk.
@@ -92,7 +97,8 @@ func readAge(b []byte) time.Duration {
 type record struct {
 	flags   byte
 	seenExp time.Duration
-	seq     uint64
+	id      codec.ID
+	seq     uint64 // its key in bucketLog, not part of the value
 	expiry  time.Duration
 	size    int
 	kind    codec.Kind
@@ -109,7 +115,7 @@ func (r *record) marshal() []byte {
 	b := make([]byte, 0, recordHeader+len(r.body))
 	b = append(b, r.flags)
 	b = appendAge(b, r.seenExp)
-	b = binary.BigEndian.AppendUint64(b, r.seq)
+	b = append(b, r.id[:]...)
 	if !r.stored() {
 		return b
 	}
@@ -119,38 +125,44 @@ func (r *record) marshal() []byte {
 	return append(b, r.body...)
 }
 
-func unmarshalRecord(b []byte) (record, error) {
-	var r record
-	if len(b) < seenRecordBytes {
-		return r, fmt.Errorf("record of %d bytes", len(b))
+// tombstone is r without its envelope: the id stays seen until r.seenExp.
+func (r *record) tombstone() []byte {
+	t := record{seenExp: r.seenExp, id: r.id}
+	return t.marshal()
+}
+
+func unmarshalRecord(seq uint64, b []byte) (record, error) {
+	r := record{seq: seq}
+	if len(b) < tombstoneBytes {
+		return r, fmt.Errorf("record %d of %d bytes", seq, len(b))
 	}
 	r.flags = b[0]
 	r.seenExp = readAge(b[1:])
-	r.seq = binary.BigEndian.Uint64(b[5:])
+	r.id = codec.ID(b[5:21])
 	if !r.stored() {
 		return r, nil
 	}
 	if len(b) < recordHeader {
-		return r, fmt.Errorf("stored record of %d bytes", len(b))
+		return r, fmt.Errorf("stored record %d of %d bytes", seq, len(b))
 	}
-	r.expiry = readAge(b[13:])
-	r.kind = codec.Kind(b[18])
-	r.prio = codec.Prio(b[19])
-	r.hops = b[20]
-	copy(r.to[:], b[21:29])
-	r.body = b[29:]
-	r.size = int(b[17]) + len(r.body)
+	r.expiry = readAge(b[21:])
+	r.kind = codec.Kind(b[26])
+	r.prio = codec.Prio(b[27])
+	r.hops = b[28]
+	r.to = codec.Tag(b[29:37])
+	r.body = b[37:]
+	r.size = int(b[25]) + len(r.body)
 	return r, nil
 }
 
 // item turns a stored record into an Item as seen at store age now. It copies
 // the body out of bbolt memory. ok is false once the envelope has expired.
-func (r *record) item(id codec.ID, now time.Duration) (Item, bool) {
+func (r *record) item(now time.Duration) (Item, bool) {
 	if !r.stored() || r.expiry <= now {
 		return Item{}, false
 	}
 	return Item{
-		ID:  id,
+		ID:  r.id,
 		Seq: r.seq,
 		Envelope: &codec.Envelope{
 			Kind: r.kind,
@@ -182,42 +194,36 @@ func u64(v uint64) []byte {
 	return b[:]
 }
 
+func getU64Key(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
 func tagKey(tag codec.Tag, prio codec.Prio, seq uint64) []byte {
-	k := make([]byte, 0, codec.TagSize+1+8)
+	k := make([]byte, 0, codec.TagSize+1+seqBytes)
 	k = append(k, tag[:]...)
 	k = append(k, 255-byte(prio))
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// tagValue is the tag index's value: id ‖ expiry, so that per-tag eviction
-// needs no record reads.
-func tagValue(id codec.ID, expiry time.Duration) []byte {
-	return appendAge(append(make([]byte, 0, codec.IDSize+ageBytes), id[:]...), expiry)
+// tagValue is the tag index's value: the expiry, so that per-tag eviction
+// reads no records to order its window.
+func tagValue(expiry time.Duration) []byte { return appendAge(nil, expiry) }
+
+// parseTagEntry reads the seq from a tag index key and the expiry from its
+// value.
+func parseTagEntry(k, v []byte) (seq uint64, expiry time.Duration) {
+	return getU64Key(k[codec.TagSize+1:]), readAge(v)
 }
 
-func parseTagValue(v []byte) (codec.ID, time.Duration) {
-	return codec.ID(v[:codec.IDSize]), readAge(v[codec.IDSize:])
-}
-
-// evictKey is prio ‖ expiry ‖ seq; the value is the id. Ages have whole
+// evictKey is prio ‖ expiry ‖ seq; the value is empty. Ages have whole
 // seconds, so envelopes often share an expiry: seq breaks the tie, oldest
 // first.
 func evictKey(prio codec.Prio, expiry time.Duration, seq uint64) []byte {
-	k := make([]byte, 0, 1+ageBytes+8)
+	k := make([]byte, 0, 1+ageBytes+seqBytes)
 	k = append(k, byte(prio))
 	k = appendAge(k, expiry)
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 // parseEvictKey reads prio ‖ expiry ‖ seq.
-func parseEvictKey(k []byte) (codec.Prio, time.Duration) {
-	return codec.Prio(k[0]), readAge(k[1:])
-}
-
-// seenKey is seen expiry ‖ seq; the value is the id. Seen expiries have
-// whole seconds: seq keeps the keys growing within one, so the bucket only
-// appends.
-func seenKey(exp time.Duration, seq uint64) []byte {
-	k := appendAge(make([]byte, 0, ageBytes+8), exp)
-	return binary.BigEndian.AppendUint64(k, seq)
+func parseEvictKey(k []byte) (codec.Prio, time.Duration, uint64) {
+	return codec.Prio(k[0]), readAge(k[1:]), getU64Key(k[1+ageBytes:])
 }

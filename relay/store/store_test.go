@@ -292,7 +292,7 @@ func TestSeenSurvivesDeleteAndExpires(t *testing.T) {
 	if _, err := s.Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countKeys(t, s, bucketSeenExp) + countKeys(t, s, bucketEnv); n != 0 {
+	if n := countKeys(t, s, bucketLog) + countKeys(t, s, bucketID); n != 0 {
 		t.Errorf("%d seen entries left after the sweep", n)
 	}
 	mustPut(t, s, e, LinkLocal)
@@ -490,5 +490,41 @@ func TestOpenRefusesUnknownFormat(t *testing.T) {
 	_, err = Open(Options{Path: path, Logger: quiet})
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "version 1") {
 		t.Errorf("Open of a version-1 file = %v, want ErrFormat naming version 1", err)
+	}
+}
+
+// Seen ids are forgotten from the head of the log. If SeenRetention is
+// lowered at an Open, later records expire before earlier ones: Seen and
+// Put still follow each id's own seen expiry, and the sweep forgets them
+// once the head has passed.
+func TestSeenRetentionLowered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	clock := &fakeClock{}
+	s := openTest(t, Options{Path: path, Now: clock.Now, MaxTTL: time.Hour, SeenRetention: 3 * time.Hour})
+	early := newEnv(tagOf(1), codec.PrioNormal, 60)
+	mustPut(t, s, early, LinkLocal)
+	s.Close()
+
+	clock = &fakeClock{}
+	s = openTest(t, Options{Path: path, Now: clock.Now, MaxTTL: time.Hour})
+	late := newEnv(tagOf(1), codec.PrioNormal, 60)
+	mustPut(t, s, late, LinkLocal)
+	clock.Advance(time.Hour + time.Second)
+	if _, err := s.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := s.Seen(late.ID()); seen {
+		t.Error("id seen after its SeenRetention")
+	}
+	if seen, _ := s.Seen(early.ID()); !seen {
+		t.Error("id forgotten before the SeenRetention it was stored with")
+	}
+	mustPut(t, s, late, LinkLocal) // stored again: its old record goes
+	clock.Advance(3 * time.Hour)
+	if _, err := s.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, s, bucketLog) + countKeys(t, s, bucketID); n != 0 {
+		t.Errorf("%d log and id entries left after every seen expiry passed", n)
 	}
 }

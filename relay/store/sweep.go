@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"time"
 
 	"github.com/cairnmesh/cairn/codec"
@@ -34,52 +33,65 @@ func (s *Store) Sweep() (expired int, err error) {
 	}
 }
 
-// sweep removes up to limit expired envelopes and seen entries. more says
-// the limit was reached.
+// sweep removes up to limit expired envelopes and seen ids. more says the
+// limit was reached.
+//
+// Expired envelopes are found in the eviction index (per prio, by expiry).
+// Seen ids are forgotten from the head of the log: a record's seen expiry
+// is its store age plus SeenRetention, so log order is seen-expiry order
+// and the sweep stops at the first record still seen. (If SeenRetention
+// was lowered at an Open, records after the head may expire before it;
+// they are forgotten late, never early: Seen and Put compare the seen
+// expiry itself.)
 func (w *writer) sweep(limit int) (expired int, more bool) {
-	var dead []codec.ID
+	var dead []uint64
 	c := w.evict.Cursor()
 	for p := codec.PrioBulk; p <= codec.PrioUrgent; p++ {
 		prefix := []byte{byte(p)}
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(dead) < limit; k, v = c.Next() {
-			if _, exp := parseEvictKey(k); exp > w.age {
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(dead) < limit; k, _ = c.Next() {
+			_, exp, seq := parseEvictKey(k)
+			if exp > w.age {
 				break
 			}
-			dead = append(dead, codec.ID(v))
+			dead = append(dead, seq)
 		}
 	}
-	for _, id := range dead {
-		w.expunge(id)
+	for _, seq := range dead {
+		w.expunge(seq)
 	}
 	expired = len(dead)
 
 	type seen struct {
-		key []byte
-		exp time.Duration
-		id  codec.ID
+		seq    uint64
+		id     codec.ID
+		stored bool
 	}
 	var forgotten []seen
-	c = w.seenExp.Cursor()
+	c = w.log.Cursor()
 	for k, v := c.First(); k != nil && len(dead)+len(forgotten) < limit; k, v = c.Next() {
-		exp := readAge(k)
-		if exp > w.age {
+		r, err := unmarshalRecord(getU64Key(k), v)
+		if err != nil {
+			if w.err == nil {
+				w.err = err
+			}
+			return expired, false
+		}
+		if r.seenExp > w.age {
 			break
 		}
-		f := seen{key: bytes.Clone(k), exp: exp, id: codec.ID(v)}
-		forgotten = append(forgotten, f)
+		forgotten = append(forgotten, seen{r.seq, r.id, r.stored()})
 	}
 	for _, f := range forgotten {
-		// The record may be a newer one of the same id (the old seen entry
-		// expired, was not swept yet, and the id came again): then only
-		// the stale key goes.
-		if r, found := w.record(f.id); found && r.seq == binary.BigEndian.Uint64(f.key[ageBytes:]) {
-			if r.stored() { // cannot happen: expiry never passes seen expiry
-				w.expunge(f.id)
-				expired++
-			}
-			w.del(w.env, f.id[:])
+		if f.stored { // cannot happen: expiry never passes seen expiry
+			w.expunge(f.seq)
+			expired++
 		}
-		w.del(w.seenExp, f.key)
+		// The id may have come again since (its old record was forgotten
+		// by Put, which wrote a new one): then its index entry stays.
+		if v := w.ids.Get(f.id[:]); v != nil && getU64Key(v) == f.seq {
+			w.del(w.ids, f.id[:])
+		}
+		w.del(w.log, u64(f.seq))
 	}
 	w.fx.expired += uint64(expired)
 	return expired, len(dead)+len(forgotten) >= limit
