@@ -161,6 +161,8 @@ func TestMemoryChild(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.MQTT.Listen = os.Getenv("CAIRN_MEMORY_ADDR")
+	cfg.HTTP.Listen = ""
+	cfg.Discovery.Enabled = false
 	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // driver and a radiolink.Link, the store link radiolink.LinkName(i).
 type radios struct {
 	drivers []*radio.RNode
+	taps    []*signalTap // between drivers[i] and links[i], for the signal metrics
 	links   []*radiolink.Link
 }
 
@@ -44,13 +45,15 @@ func (r *Relay) startRadios(tune func(i int, o *radiolink.Options)) error {
 			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
 		}
 		r.radios.drivers = append(r.radios.drivers, drv)
+		tap := newSignalTap(drv)
+		r.radios.taps = append(r.radios.taps, tap)
 		ledger, err := radio.NewLedger(res.DutyCyclePercent, 0, time.Duration(res.Band.MaxDwellMs)*time.Millisecond, nil)
 		if err != nil {
 			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
 		}
 		o := radiolink.Options{
 			Name:       name,
-			Driver:     drv,
+			Driver:     tap,
 			Modulation: res.Modulation,
 			Ledger:     ledger,
 			Store:      r.store,
@@ -79,6 +82,9 @@ func (r *Relay) closeRadios() error {
 	var errs []error
 	for _, l := range r.radios.links {
 		errs = append(errs, l.Close())
+	}
+	for _, t := range r.radios.taps {
+		t.close()
 	}
 	for _, d := range r.radios.drivers {
 		errs = append(errs, d.Close())

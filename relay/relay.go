@@ -1,13 +1,17 @@
 package relay
 
 import (
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -43,6 +47,7 @@ type Options struct {
 	// RadioTuning, if set, adjusts each radio link's options before it
 	// starts (tests: beacon interval, seed). nil keeps the defaults.
 	RadioTuning func(i int, o *radiolink.Options)
+	Version     string // the build's version, shown on /status and in /metrics
 }
 
 // Relay is a running relay: broker, store and the sessions between them.
@@ -57,6 +62,15 @@ type Relay struct {
 	radios radios                            // LoRa links, started by Serve
 	tune   func(i int, o *radiolink.Options) // Options.RadioTuning
 	uplink *uplink.Group
+
+	version string
+	did     string      // the relay key's did:key (identity.go)
+	started time.Time   // New; uptime counts from here
+	serving atomic.Bool // from the end of Serve to the start of Close: /readyz
+	httpL   net.Listener
+	httpSrv *http.Server // nil when http.listen is off
+	// radioViews are the running radios for status readers (radiostatus.go).
+	radioViews atomic.Pointer[[]radioView]
 
 	mu       sync.Mutex // guards sessions and inboxes
 	sessions map[*mqtt.Client]*session
@@ -86,12 +100,19 @@ func New(opts Options) (*Relay, error) {
 		tune:     opts.RadioTuning,
 		sessions: make(map[*mqtt.Client]*session),
 		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
+		version:  opts.Version,
+		started:  time.Now(),
 	}
 	r.stats.init()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
+	key, err := loadRelayKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	r.did = codec.FormatDIDKey(key.Public().(ed25519.PublicKey))
 	var links []string
 	for i := range cfg.Uplinks {
 		links = append(links, uplink.LinkName(i))
@@ -156,6 +177,11 @@ func New(opts Options) (*Relay, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := r.bindHTTP(); err != nil {
+		r.broker.Close()
+		st.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -192,8 +218,11 @@ func (r *Relay) Serve() error {
 	if err := r.startRadios(r.tune); err != nil {
 		return err
 	}
+	r.publishRadios()
 	r.uplink.Start()
-	r.log.Info("relay serving", "data", r.cfg.DataDir, "listeners", r.Addrs(), "uplinks", len(r.cfg.Uplinks))
+	r.serveHTTP()
+	r.serving.Store(true)
+	r.log.Info("relay serving", "data", r.cfg.DataDir, "listeners", r.Addrs(), "http", r.HTTPAddr(), "uplinks", len(r.cfg.Uplinks))
 	return nil
 }
 
@@ -213,6 +242,8 @@ func (r *Relay) Addrs() map[string]string {
 // already received finishes becoming durable (and is acknowledged if its
 // client is still there), then the store closes cleanly.
 func (r *Relay) Close() error {
+	r.serving.Store(false)
+	r.closeHTTP()                           // first: its handlers read the radios and the store
 	if err := r.closeRadios(); err != nil { // first: links ingest into the store
 		r.log.Warn("closing radios", "err", err)
 	}

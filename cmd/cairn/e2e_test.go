@@ -114,7 +114,8 @@ type relayProc struct {
 	err  error         // from Wait; read after done
 }
 
-// startRelay runs `cairn relay --data dataDir --mqtt 127.0.0.1:PORT args…`
+// startRelay runs `cairn relay --data dataDir --mqtt 127.0.0.1:PORT --http
+// 127.0.0.1:0 args…`
 // on a free port and returns once it logs that it is serving. Whatever
 // happens, the process is gone when the test ends.
 func startRelay(t *testing.T, dataDir string, args ...string) *relayProc {
@@ -136,7 +137,7 @@ func startRelay(t *testing.T, dataDir string, args ...string) *relayProc {
 func tryStartRelay(t *testing.T, dataDir string, args []string) (*relayProc, error) {
 	addr := freePort(t)
 	p := &relayProc{t: t, addr: addr, log: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(cairnBinary(t), append([]string{"relay", "--data", dataDir, "--mqtt", addr}, args...)...)
+	p.cmd = exec.Command(cairnBinary(t), append([]string{"relay", "--data", dataDir, "--mqtt", addr, "--http", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// A -race binary sleeps a second at exit unless told not to.
 	p.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

@@ -12,11 +12,41 @@ import (
 	"github.com/cairnmesh/cairn/relay/config"
 )
 
+// relayFlags are the command-line overrides of the config file.
+type relayFlags struct {
+	cfgPath, dataDir, mqttAddr, httpAddr string
+}
+
+func (f relayFlags) load() (*config.Config, error) {
+	cfg := config.Default()
+	if f.cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(f.cfgPath); err != nil {
+			return nil, err
+		}
+	}
+	if f.dataDir != "" {
+		cfg.DataDir = f.dataDir
+	}
+	if f.mqttAddr != "" {
+		cfg.MQTT.Listen = f.mqttAddr
+	}
+	if f.httpAddr != "" {
+		cfg.HTTP.Listen = f.httpAddr
+		if f.httpAddr == "off" {
+			cfg.HTTP.Listen = ""
+		}
+	}
+	return cfg, nil
+}
+
 func runRelay(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "TOML config `file` (default: embedded defaults)")
-	dataDir := fs.String("data", "", "data `directory`, overrides data_dir")
-	mqttAddr := fs.String("mqtt", "", "MQTT listen `address`, overrides mqtt.listen")
+	var f relayFlags
+	fs.StringVar(&f.cfgPath, "config", "", "TOML config `file` (default: embedded defaults)")
+	fs.StringVar(&f.dataDir, "data", "", "data `directory`, overrides data_dir")
+	fs.StringVar(&f.mqttAddr, "mqtt", "", "MQTT listen `address`, overrides mqtt.listen")
+	fs.StringVar(&f.httpAddr, "http", "", "HTTP listen `address` (metrics, status page), overrides http.listen; \"off\" turns it off")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -24,27 +54,20 @@ func runRelay(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("relay: unexpected argument %q", fs.Arg(0))
 	}
-	cfg := config.Default()
-	if *cfgPath != "" {
-		var err error
-		if cfg, err = config.Load(*cfgPath); err != nil {
-			return err
-		}
+	cfg, err := f.load()
+	if err != nil {
+		return err
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	if *mqttAddr != "" {
-		cfg.MQTT.Listen = *mqttAddr
-	}
-	log := newLogger(cfg.Log)
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	log := newLogger(cfg.Log, level)
 	if *pprofAddr != "" {
 		if err := servePprof(*pprofAddr, log); err != nil {
 			return fmt.Errorf("pprof: %w", err)
 		}
 	}
 
-	r, err := relay.New(relay.Options{Config: cfg, Logger: log})
+	r, err := relay.New(relay.Options{Config: cfg, Logger: log, Version: version})
 	if err != nil {
 		return err
 	}
@@ -65,8 +88,8 @@ func runRelay(args []string) error {
 	return nil
 }
 
-func newLogger(c config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+func newLogger(c config.Log, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}

@@ -35,12 +35,15 @@ const statusSocket = "status.sock"
 
 // statusReport is what GET /status returns.
 type statusReport struct {
-	Version string          `json:"version"`
-	DataDir string          `json:"data_dir"`
-	Uptime  string          `json:"uptime"`
-	Relay   relay.Stats     `json:"relay"`
-	Store   store.Stats     `json:"store"`
-	Uplinks []uplink.Status `json:"uplinks"`
+	Version string              `json:"version"`
+	DataDir string              `json:"data_dir"`
+	Uptime  string              `json:"uptime"`
+	DID     string              `json:"did"`
+	HTTP    string              `json:"http,omitempty"` // the metrics and status page listener
+	Relay   relay.Stats         `json:"relay"`
+	Store   store.Stats         `json:"store"`
+	Uplinks []uplink.Status     `json:"uplinks"`
+	Radios  []relay.RadioStatus `json:"radios"`
 }
 
 // serveStatus answers GET /status on dataDir/status.sock until the returned
@@ -55,7 +58,6 @@ func serveStatus(r *relay.Relay, dataDir string, log *slog.Logger) (stop func())
 		return func() {}
 	}
 	os.Chmod(path, 0o600)
-	started := time.Now()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -64,10 +66,13 @@ func serveStatus(r *relay.Relay, dataDir string, log *slog.Logger) (stop func())
 		enc.Encode(statusReport{
 			Version: version,
 			DataDir: dataDir,
-			Uptime:  time.Since(started).Round(time.Second).String(),
+			Uptime:  r.Uptime().Round(time.Second).String(),
+			DID:     r.DID(),
+			HTTP:    r.HTTPAddr(),
 			Relay:   r.Stats(),
 			Store:   r.Store().Stats(),
 			Uplinks: r.Uplinks(),
+			Radios:  r.RadioStatus(),
 		})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -127,6 +132,12 @@ func runStatus(args []string) error {
 
 func printStatus(w io.Writer, rep statusReport, now time.Time) {
 	fmt.Fprintf(w, "relay %s, data %s, up %s\n", rep.Version, rep.DataDir, rep.Uptime)
+	if rep.DID != "" {
+		fmt.Fprintf(w, "  identity %s\n", rep.DID)
+	}
+	if rep.HTTP != "" {
+		fmt.Fprintf(w, "  metrics http://%s/metrics, status page http://%s/status\n", rep.HTTP, rep.HTTP)
+	}
 	fmt.Fprintf(w, "  store: %d envelopes, %d bytes; accepted %d, duplicates %d, receipts %d, delivered %d\n",
 		rep.Store.Count, rep.Store.Bytes, rep.Relay.Accepted, rep.Relay.Duplicates, rep.Relay.Receipts, rep.Relay.Delivered)
 	if len(rep.Uplinks) == 0 {
@@ -137,6 +148,21 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 			return "never"
 		}
 		return now.Sub(t).Round(time.Second).String() + " ago"
+	}
+	if len(rep.Radios) == 0 {
+		fmt.Fprintln(w, "  radios: none configured")
+	}
+	for _, r := range rep.Radios {
+		fmt.Fprintf(w, "  %s %s: %s; %d neighbours; queued %d (%d bytes); airtime %s of %s this hour; frames sent %d, received %d, bad %d, dropped %d; retransmissions %d\n",
+			r.Link, r.Port, r.State, r.Neighbours, r.Queued, r.QueuedBytes,
+			r.AirtimeUsed.Round(time.Millisecond), r.AirtimeBudget, r.Counters.FramesSent, r.Counters.FramesReceived,
+			r.Counters.BadFrames, r.Dropped, r.Counters.Retransmissions)
+		if r.Signal {
+			fmt.Fprintf(w, "    last heard %s: RSSI %d dBm, SNR %.2f dB\n", ago(r.LastRxAt), r.RSSIDBm, r.SNRdB)
+		}
+		if r.LastError != "" {
+			fmt.Fprintf(w, "    last error: %s\n", strings.TrimSpace(r.LastError))
+		}
 	}
 	for _, u := range rep.Uplinks {
 		state := "disconnected"

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -24,12 +25,14 @@ import (
 // Config is the whole relay configuration. Default returns one with every
 // field set; Parse and Load start from Default and overlay the file.
 type Config struct {
-	DataDir string         `toml:"data_dir"`
-	Log     Log            `toml:"log"`
-	MQTT    MQTT           `toml:"mqtt"`
-	Store   Store          `toml:"store"`
-	Uplinks []Uplink       `toml:"uplink"` // upstream brokers, [[uplink]] tables; none by default
-	Radios  []radio.Config `toml:"radio"`  // LoRa modems, [[radio]] tables; none by default
+	DataDir   string         `toml:"data_dir"`
+	Log       Log            `toml:"log"`
+	MQTT      MQTT           `toml:"mqtt"`
+	Store     Store          `toml:"store"`
+	HTTP      HTTP           `toml:"http"`
+	Discovery Discovery      `toml:"discovery"`
+	Uplinks   []Uplink       `toml:"uplink"` // upstream brokers, [[uplink]] tables; none by default
+	Radios    []radio.Config `toml:"radio"`  // LoRa modems, [[radio]] tables; none by default
 }
 
 // Log selects the log/slog handler.
@@ -49,6 +52,17 @@ type MQTT struct {
 	MaxClients     int    `toml:"max_clients"`     // connections at once; more are refused with "server busy"
 	ReceiveMaximum int    `toml:"receive_maximum"` // a client's QoS 1 publishes awaiting their PUBACK
 	DeliveryWindow int    `toml:"delivery_window"` // envelopes sent to one subscriber awaiting their PUBACK
+}
+
+// HTTP configures the operator's listener: /metrics, /healthz, /readyz and
+// the /status page.
+type HTTP struct {
+	Listen string `toml:"listen"` // TCP address; "" disables
+}
+
+// Discovery configures the mDNS/DNS-SD announcement on the local network.
+type Discovery struct {
+	Enabled bool `toml:"enabled"` // announce _cairn._tcp and _mqtt._tcp
 }
 
 // Store configures the durable queue.
@@ -86,6 +100,8 @@ func Default() *Config {
 			SweepInterval:    Duration(time.Minute),
 			GroupCommit:      true,
 		},
+		HTTP:      HTTP{Listen: ":8080"},
+		Discovery: Discovery{Enabled: true},
 	}
 }
 
@@ -165,6 +181,8 @@ func (c *Config) Validate() error {
 		return bad("mqtt.receive_maximum", "must be 1 to 65535")
 	case c.MQTT.DeliveryWindow < 1 || c.MQTT.DeliveryWindow > 65535:
 		return bad("mqtt.delivery_window", "must be 1 to 65535")
+	case c.HTTP.Listen != "" && !hostPort(c.HTTP.Listen):
+		return bad("http.listen", "%q is not host:port", c.HTTP.Listen)
 	case c.Store.MaxTTL.D() < time.Minute:
 		return bad("store.max_ttl", "must be at least 1m")
 	case c.Store.MaxTTL.D() > codec.MaxTTLSeconds*time.Second:
@@ -191,6 +209,11 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+func hostPort(addr string) bool {
+	_, _, err := net.SplitHostPort(addr)
+	return err == nil
 }
 
 func oneOf(s string, options ...string) bool {

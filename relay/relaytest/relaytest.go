@@ -17,12 +17,14 @@ import (
 	"github.com/cairnmesh/cairn/relay/config"
 )
 
-// Config returns the default config bound to 127.0.0.1 on a free port, with
-// data in a fresh temporary directory.
+// Config returns the default config with MQTT and HTTP bound to 127.0.0.1
+// on free ports, discovery off, and data in a fresh temporary directory.
 func Config(t testing.TB) *config.Config {
 	c := config.Default()
 	c.DataDir = t.TempDir()
 	c.MQTT.Listen = "127.0.0.1:0"
+	c.HTTP.Listen = "127.0.0.1:0"
+	c.Discovery.Enabled = false // tests announce nothing on the host's networks
 	return c
 }
 

@@ -1,0 +1,121 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/cairnmesh/cairn/codec"
+)
+
+// The operator's HTTP listener (config http.listen). It serves:
+//
+//	/metrics  Prometheus text exposition (metrics.go)
+//	/healthz  200 while the process answers at all
+//	/readyz   200 once the store is open and every listener is bound and
+//	          serving, 503 with the reason otherwise
+//	/status   a page a person reads on a phone (statuspage.go)
+//
+// / is left free for the web client. Nothing here changes state or reveals
+// more than counts and link names, so it has no authentication; bind it to
+// a management address if the LAN should not see it.
+
+// httpShutdownWait bounds how long Close waits for scrapes in progress.
+const httpShutdownWait = 2 * time.Second
+
+// bindHTTP binds the configured HTTP listener, so that New fails on a port
+// in use, like the MQTT listeners.
+func (r *Relay) bindHTTP() error {
+	addr := r.cfg.HTTP.Listen
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("http listening on %s: %w", addr, err)
+	}
+	r.httpL = l
+	r.httpSrv = &http.Server{
+		Handler:           r.HTTPHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	return nil
+}
+
+// serveHTTP starts answering on the bound listener. Called by Serve once
+// everything the handlers read has started.
+func (r *Relay) serveHTTP() {
+	if r.httpSrv == nil {
+		return
+	}
+	go r.httpSrv.Serve(r.httpL)
+}
+
+// closeHTTP stops the listener and waits (briefly) for requests in flight,
+// so that no handler reads the radios or the store while Close stops them.
+func (r *Relay) closeHTTP() {
+	if r.httpSrv == nil {
+		if r.httpL != nil {
+			r.httpL.Close()
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
+	defer cancel()
+	if err := r.httpSrv.Shutdown(ctx); err != nil {
+		r.httpSrv.Close()
+	}
+	r.httpL.Close() // Shutdown closes it only if Serve ran
+}
+
+// HTTPHandler returns the operator endpoints, for the configured listener
+// and for tests that mount them elsewhere.
+func (r *Relay) HTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", r.serveMetrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := r.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("GET /status", r.serveStatusPage)
+	return mux
+}
+
+// HTTPAddr returns the bound address of the HTTP listener, "" when it is
+// off. With a configured port of 0 it shows the port the OS chose.
+func (r *Relay) HTTPAddr() string {
+	if r.httpL == nil {
+		return ""
+	}
+	return r.httpL.Addr().String()
+}
+
+// Ready reports whether the relay is doing its job: serving (between the
+// end of Serve and the start of Close) with a store that answers a read.
+// It is /readyz and the systemd watchdog's test.
+func (r *Relay) Ready() error {
+	if !r.serving.Load() {
+		return errors.New("not serving")
+	}
+	if _, err := r.store.Seen(codec.ID{}); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Uptime is the time since New, on the monotonic clock.
+func (r *Relay) Uptime() time.Duration { return time.Since(r.started) }
