@@ -6,13 +6,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
+	"time"
 
 	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/config"
 )
 
-// relayFlags are the command-line overrides of the config file.
+// relayFlags are the command-line overrides of the config file; a reload
+// applies them again so that SIGHUP never undoes a flag.
 type relayFlags struct {
 	cfgPath, dataDir, mqttAddr, httpAddr string
 }
@@ -77,15 +80,84 @@ func runRelay(args []string) error {
 	}
 	stopStatus := serveStatus(r, cfg.DataDir, log)
 	defer stopStatus()
+	if err := sdNotify("READY=1\nSTATUS=serving"); err != nil {
+		log.Warn("systemd notification", "err", err)
+	}
+	var watchdog <-chan time.Time
+	if d := sdWatchdogInterval(); d > 0 {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		watchdog = t.C
+	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	got := <-sig
-	log.Info("draining", "signal", got.String())
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for {
+		select {
+		case <-watchdog:
+			// Only a relay that does its job keeps the watchdog quiet; a
+			// wedged store gets the service restarted.
+			if err := r.Ready(); err != nil {
+				log.Error("not ready: watchdog not fed", "err", err)
+				continue
+			}
+			sdNotify("WATCHDOG=1")
+			continue
+		case got := <-sig:
+			if got == syscall.SIGHUP {
+				sdNotify("RELOADING=1")
+				cfg = reload(f, cfg, level, log)
+				sdNotify("READY=1\nSTATUS=serving")
+				continue
+			}
+			sdNotify("STOPPING=1")
+			log.Info("draining", "signal", got.String())
+		}
+		break
+	}
 	if err := r.Close(); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// reload reads the config again on SIGHUP and applies what can change in a
+// running relay: the log level. Every other changed section is named in a
+// warning: it takes effect at the next restart. A file that no longer
+// parses changes nothing. It returns the config now in effect.
+func reload(f relayFlags, cur *config.Config, level *slog.LevelVar, log *slog.Logger) *config.Config {
+	next, err := f.load()
+	if err != nil {
+		log.Error("reload refused, running config kept", "err", err)
+		return cur
+	}
+	level.Set(next.Log.SlogLevel())
+	var restart []string
+	for _, s := range []struct {
+		key      string
+		old, new any
+	}{
+		{"data_dir", cur.DataDir, next.DataDir},
+		{"log.format", cur.Log.Format, next.Log.Format},
+		{"mqtt", cur.MQTT, next.MQTT},
+		{"store", cur.Store, next.Store},
+		{"http", cur.HTTP, next.HTTP},
+		{"discovery", cur.Discovery, next.Discovery},
+		{"uplink", cur.Uplinks, next.Uplinks},
+		{"radio", cur.Radios, next.Radios},
+	} {
+		if !reflect.DeepEqual(s.old, s.new) {
+			restart = append(restart, s.key)
+		}
+	}
+	log.Info("reloaded", "config", f.cfgPath, "log.level", next.Log.Level)
+	if len(restart) > 0 {
+		log.Warn("changed settings take effect at the next restart", "keys", restart)
+	}
+	// Keep what the relay actually runs with, except the level.
+	applied := *cur
+	applied.Log.Level = next.Log.Level
+	return &applied
 }
 
 func newLogger(c config.Log, level slog.Leveler) *slog.Logger {
