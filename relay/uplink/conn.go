@@ -112,11 +112,22 @@ func (k *conn) serve() error {
 	}
 	defer wg.Wait()
 	for {
-		want, changed := k.u.g.tags.filters(k.u.topics)
+		want, stale, changed := k.u.g.tags.filters(k.u.topics, k.u.index)
+		// Tags dropped at the bound while this uplink was away may still
+		// be subscribed in its persistent session: count their filters as
+		// subscribed, so that resubscribe unsubscribes them.
+		for _, tag := range stale {
+			for _, f := range []string{k.u.topics.inbox(tag), k.u.topics.receipt(tag)} {
+				if !want[f] {
+					k.subscribed[f] = true
+				}
+			}
+		}
 		if err := k.resubscribe(want); err != nil {
 			k.cancel(err)
 			break
 		}
+		k.u.g.tags.unsubscribed(k.u.index, stale)
 		select {
 		case <-changed:
 			continue

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -24,8 +25,17 @@ const MaxTags = 10_000
 
 // tagsFile keeps the tag sets in the data directory, one "served TAG" or
 // "watched TAG" line each, least recently touched first, so that
-// subscriptions resume after a restart before any client returns.
+// subscriptions resume after a restart before any client returns; and one
+// "dropped TAG UPLINKS" line for each tag dropped at the bound whose
+// subscriptions some uplinks may still hold at their broker, UPLINKS being
+// a hex bit mask of their indexes.
 const tagsFile = "uplink-tags"
+
+// maxDropUplinks is how many uplinks (the first ones in configuration
+// order) remember tags dropped while offline, to unsubscribe them when
+// they reconnect: one bit each in a mask. Later uplinks unsubscribe a
+// dropped tag only on a live connection.
+const maxDropUplinks = 64
 
 // tagSet names the two sets.
 type tagSet int
@@ -48,6 +58,13 @@ type Tags struct {
 	sets    [2]*lru
 	changed chan struct{} // closed and replaced when a set's membership changes
 	dirty   bool          // the file is behind
+	// dropped are tags dropped at the bound, dropped longest ago first,
+	// with the uplinks that may still be subscribed to them at their
+	// broker (a persistent session keeps subscriptions while the relay is
+	// away). Bounded by max.
+	dropped   *lru
+	dropMasks map[codec.Tag]uint64
+	allMask   uint64 // a bit for each uplink
 }
 
 // lru is a set of tags in order of last touch, oldest at the front.
@@ -58,9 +75,13 @@ type lru struct {
 
 func newLRU() *lru { return &lru{order: list.New(), at: make(map[codec.Tag]*list.Element)} }
 
-// openTags loads the sets from path, if it exists.
-func openTags(path string, max int, log *slog.Logger) (*Tags, error) {
-	t := &Tags{path: path, max: max, log: log, sets: [2]*lru{newLRU(), newLRU()}, changed: make(chan struct{})}
+// openTags loads the sets from path, if it exists, for n uplinks.
+func openTags(path string, max, n int, log *slog.Logger) (*Tags, error) {
+	t := &Tags{path: path, max: max, log: log, sets: [2]*lru{newLRU(), newLRU()}, changed: make(chan struct{}),
+		dropped: newLRU(), dropMasks: make(map[codec.Tag]uint64)}
+	for i := range min(n, maxDropUplinks) {
+		t.allMask |= 1 << i
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
@@ -71,6 +92,16 @@ func openTags(path string, max int, log *slog.Logger) (*Tags, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		name, hexTag, ok := strings.Cut(sc.Text(), " ")
+		if name == "dropped" {
+			hexTag, hexMask, _ := strings.Cut(hexTag, " ")
+			tag, err := codec.ParseTag(hexTag)
+			mask, merr := strconv.ParseUint(hexMask, 16, 64)
+			if err != nil || merr != nil {
+				return nil, fmt.Errorf("%s line %d: not \"dropped TAG UPLINKS\"", path, n)
+			}
+			t.drop(tag, mask&t.allMask)
+			continue
+		}
 		tag, err := codec.ParseTag(hexTag)
 		set := tagSet(-1)
 		for i, s := range setNames {
@@ -105,6 +136,7 @@ func (t *Tags) touch(set tagSet, tag codec.Tag) bool {
 		old := s.order.Remove(s.order.Front()).(codec.Tag)
 		delete(s.at, old)
 		t.log.Info("uplink tag dropped", "set", setNames[set], "tag", old, "reason", "bound", "max", t.max)
+		t.drop(old, t.allMask)
 	}
 	t.dirty = true
 	close(t.changed)
@@ -112,11 +144,61 @@ func (t *Tags) touch(set tagSet, tag codec.Tag) bool {
 	return true
 }
 
-// filters returns the topic filters to subscribe to under prefix and a
-// channel closed at the next change of membership.
-func (t *Tags) filters(tp topics) (map[string]bool, <-chan struct{}) {
+// drop remembers that the uplinks in mask may still be subscribed for tag.
+func (t *Tags) drop(tag codec.Tag, mask uint64) {
+	if mask == 0 {
+		return
+	}
+	if _, ok := t.dropped.at[tag]; !ok {
+		t.dropped.at[tag] = t.dropped.order.PushBack(tag)
+	}
+	t.dropMasks[tag] |= mask
+	if t.dropped.order.Len() > t.max {
+		old := t.dropped.order.Remove(t.dropped.order.Front()).(codec.Tag)
+		delete(t.dropped.at, old)
+		delete(t.dropMasks, old)
+	}
+	t.dirty = true
+}
+
+// unsubscribed records that uplink i no longer holds subscriptions for
+// tags.
+func (t *Tags) unsubscribed(i int, tags []codec.Tag) {
+	if len(tags) == 0 || i >= maxDropUplinks {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, tag := range tags {
+		m, ok := t.dropMasks[tag]
+		if !ok {
+			continue
+		}
+		if m &^= 1 << i; m != 0 {
+			t.dropMasks[tag] = m
+		} else {
+			t.dropped.order.Remove(t.dropped.at[tag])
+			delete(t.dropped.at, tag)
+			delete(t.dropMasks, tag)
+		}
+		t.dirty = true
+	}
+}
+
+// filters returns the topic filters to subscribe to under prefix, the
+// dropped tags uplink i may still be subscribed for, and a channel closed
+// at the next change of membership.
+func (t *Tags) filters(tp topics, i int) (map[string]bool, []codec.Tag, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var stale []codec.Tag
+	if i < maxDropUplinks {
+		for tag, m := range t.dropMasks {
+			if m&(1<<i) != 0 {
+				stale = append(stale, tag)
+			}
+		}
+	}
 	f := make(map[string]bool, 2*len(t.sets[served].at)+len(t.sets[watched].at))
 	for tag := range t.sets[served].at {
 		f[tp.inbox(tag)] = true
@@ -125,7 +207,7 @@ func (t *Tags) filters(tp topics) (map[string]bool, <-chan struct{}) {
 	for tag := range t.sets[watched].at {
 		f[tp.receipt(tag)] = true
 	}
-	return f, t.changed
+	return f, stale, t.changed
 }
 
 // counts returns the sizes of the sets.
@@ -147,6 +229,10 @@ func (t *Tags) flush() error {
 		for e := s.order.Front(); e != nil; e = e.Next() {
 			fmt.Fprintf(&b, "%s %s\n", setNames[i], e.Value.(codec.Tag))
 		}
+	}
+	for e := t.dropped.order.Front(); e != nil; e = e.Next() {
+		tag := e.Value.(codec.Tag)
+		fmt.Fprintf(&b, "dropped %s %x\n", tag, t.dropMasks[tag])
 	}
 	t.dirty = false
 	t.mu.Unlock()

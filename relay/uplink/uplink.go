@@ -96,7 +96,7 @@ func New(opts Options) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.tags, err = openTags(filepath.Join(opts.DataDir, tagsFile), MaxTags, g.log); err != nil {
+	if g.tags, err = openTags(filepath.Join(opts.DataDir, tagsFile), MaxTags, len(opts.Uplinks), g.log); err != nil {
 		return nil, err
 	}
 	scheds := make(map[string]*resendSchedule)
@@ -112,6 +112,7 @@ func New(opts Options) (*Group, error) {
 			g:        g,
 			cfg:      c,
 			name:     name,
+			index:    i,
 			clientID: fmt.Sprintf("cairn-%s-%d", id, i),
 			tls:      tc,
 			topics:   topics{c.Prefix},
@@ -267,6 +268,7 @@ type Uplink struct {
 	g        *Group
 	cfg      config.Uplink
 	name     string // store link
+	index    int    // in configuration order
 	clientID string
 	tls      *tls.Config
 	topics   topics

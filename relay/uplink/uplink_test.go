@@ -68,6 +68,9 @@ func TestDeliverAcrossRelays(t *testing.T) {
 			// Nothing came back to A from its own publish: A's envelope is
 			// not owed to the uplink it came from (B's arrival is from B's
 			// uplink), and A received nothing it sent.
+			// The arrival is counted when its PUBACK is sent, just after
+			// the store applied it.
+			eventually(t, "A counted the receipt", func() bool { return status(a).Received >= 1 })
 			if s := status(a); s.Received != 1 { // the receipt
 				t.Errorf("A received %d from upstream, want 1 (the receipt)", s.Received)
 			}

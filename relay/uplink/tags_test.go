@@ -1,0 +1,153 @@
+package uplink
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/store"
+	"github.com/cairnmesh/cairn/relay/uplink/uplinktest"
+)
+
+// A tag dropped at the bound while the uplink is offline is still
+// subscribed in the broker's persistent session; when the uplink
+// reconnects it unsubscribes it, so nothing more arrives for it.
+func TestDroppedWhileOfflineIsUnsubscribed(t *testing.T) {
+	for _, br := range []struct {
+		name  string
+		start func(testing.TB) *uplinktest.Broker
+	}{{"mosquitto", uplinktest.Mosquitto}, {"nats", uplinktest.NATS}} {
+		t.Run(br.name, func(t *testing.T) {
+			t.Parallel()
+			broker := br.start(t)
+			dir := t.TempDir()
+			st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+
+			var mu sync.Mutex
+			arrived := make(map[codec.Tag]int)
+			ingest := func(raw []byte, _ string, done func(codec.ID, error)) {
+				e, err := codec.DecodeEnvelope(raw)
+				if err != nil {
+					done(codec.ID{}, err)
+					return
+				}
+				mu.Lock()
+				arrived[e.To]++
+				mu.Unlock()
+				done(e.ID(), nil)
+			}
+			count := func(tag codec.Tag) int { mu.Lock(); defer mu.Unlock(); return arrived[tag] }
+
+			c := config.DefaultUplink(broker.URL())
+			c.ReconnectMin, c.ReconnectMax = config.Duration(50*time.Millisecond), config.Duration(200*time.Millisecond)
+			g, err := New(Options{Uplinks: []config.Uplink{c}, DataDir: dir, Store: st, Ingest: ingest,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.tags.max = 2
+			g.Start()
+			t.Cleanup(func() { g.Close() })
+			st0 := func() Status { return g.Status()[0] }
+
+			var t1, t2, t3 codec.Tag
+			for _, tag := range []*codec.Tag{&t1, &t2, &t3} {
+				rand.Read(tag[:])
+			}
+			g.Serve(t1)
+			waitFor(t, "subscribed for t1", func() bool { s := st0(); return s.Connected && s.Subscriptions == 2 })
+			broker.Stop()
+			waitFor(t, "offline", func() bool { return !st0().Connected })
+			g.Serve(t2)
+			g.Serve(t3) // drops t1 at the bound of 2
+			if s := st0(); s.ServedTags != 2 {
+				t.Fatalf("%d served tags, want 2", s.ServedTags)
+			}
+			broker.Start()
+			waitFor(t, "reconnected, t1 unsubscribed", func() bool {
+				s := st0()
+				_, stale, _ := g.tags.filters(topics{c.Prefix}, 0)
+				return s.Connected && s.Subscriptions == 4 && len(stale) == 0
+			})
+
+			// Something for t1, then for t2: the broker delivers the second,
+			// but not the first.
+			pub := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + broker.Addr()).SetClientID("pub"))
+			if tok := pub.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+				t.Fatalf("connect: %v", tok.Error())
+			}
+			defer pub.Disconnect(50)
+			tp := topics{c.Prefix}
+			for _, tag := range []codec.Tag{t1, t2} {
+				body := make([]byte, 20)
+				rand.Read(body)
+				e := codec.Envelope{Kind: codec.KindMessage, To: tag, TTL: 600, Prio: codec.PrioNormal, Body: body}
+				if tok := pub.Publish(tp.inbox(tag), 1, false, e.Encode()); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+					t.Fatalf("publish: %v", tok.Error())
+				}
+			}
+			waitFor(t, "the envelope for t2 arrived", func() bool { return count(t2) == 1 })
+			time.Sleep(300 * time.Millisecond) // NATS: one consumer per subscription, no order between them
+			if n := count(t1); n != 0 {
+				t.Errorf("%d envelopes arrived for t1, dropped and unsubscribed", n)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The dropped tags and the uplinks still to unsubscribe them survive a
+// restart in the tags file.
+func TestDroppedTagsSaved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), tagsFile)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tg, err := openTags(path, 1, 2, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b codec.Tag
+	a[0], b[0] = 1, 2
+	tg.add(served, a)
+	tg.add(served, b) // drops a for both uplinks
+	tg.unsubscribed(0, []codec.Tag{a})
+	if err := tg.flush(); err != nil {
+		t.Fatal(err)
+	}
+	tg, err = openTags(path, 1, 2, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := topics{"p"}
+	if _, stale, _ := tg.filters(tp, 0); len(stale) != 0 {
+		t.Errorf("uplink 0 still to unsubscribe %v", stale)
+	}
+	if _, stale, _ := tg.filters(tp, 1); len(stale) != 1 || stale[0] != a {
+		t.Errorf("uplink 1 to unsubscribe %v, want [%s]", stale, a)
+	}
+	tg.unsubscribed(1, []codec.Tag{a})
+	if len(tg.dropMasks) != 0 || tg.dropped.order.Len() != 0 {
+		t.Errorf("dropped tags left after every uplink unsubscribed: %v", tg.dropMasks)
+	}
+}
