@@ -29,7 +29,7 @@
 // The session is persistent (clean session off) under a client id derived
 // from the relay id kept in the data directory, so the broker keeps what
 // arrives for this relay while it is away. paho.mqtt.golang speaks MQTT
-// 3.1.1, so no message expiry is set upstream (see docs/uplink.md). Lost
+// 3.1.1, so no message expiry is set upstream (decided in docs/uplink.md). Lost
 // connections are retried with capped, jittered exponential backoff; the
 // relay works the same offline.
 //

@@ -32,7 +32,7 @@ import (
 // MaxResend bounds each uplink's resend schedule. At the bound the entry
 // scheduled longest ago is dropped (it has had the most resends); that
 // envelope is no longer resent but stays in the store. 10,000 entries cost
-// about 1 MB.
+// about 1.4 MB (measured).
 const MaxResend = 10_000
 
 // resendFile keeps the schedules in the data directory, one line per
