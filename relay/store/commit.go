@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -350,11 +349,4 @@ func recordAt(log *bbolt.Bucket, seq uint64) (record, bool, error) {
 		return record{}, false, err
 	}
 	return r, true, nil
-}
-
-// has reports whether b holds key k. Index values may be empty, which
-// Bucket.Get does not tell apart from a missing key.
-func has(b *bbolt.Bucket, k []byte) bool {
-	got, _ := b.Cursor().Seek(k)
-	return got != nil && bytes.Equal(got, k)
 }

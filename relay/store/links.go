@@ -8,8 +8,8 @@ import (
 	"github.com/cairnmesh/cairn/codec"
 )
 
-// Each link in Options.Links has an owed list, seq → (empty): the envelopes it
-// has yet to carry, in arrival order. Put adds to every list but the one of
+// Each link in Options.Links has an owed list, a set of seqs (owedset.go):
+// the envelopes it has yet to carry, in arrival order. Put adds to every list but the one of
 // the link the envelope came from; MarkSent removes; removing an envelope
 // from the store removes it from every list. A link added to Options.Links
 // owes only envelopes stored after; a link left out at Open loses its list.
@@ -34,20 +34,18 @@ func (s *Store) Pending(link string, afterSeq uint64, limit int) ([]Item, error)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		log := tx.Bucket(bucketLog)
 		now := s.age()
-		c := tx.Bucket(bucketOwed).Bucket([]byte(link)).Cursor()
-		for k, _ := c.Seek(u64(afterSeq + 1)); k != nil && len(items) < limit; k, _ = c.Next() {
-			r, found, err := recordAt(log, getU64Key(k))
+		return eachOwed(tx.Bucket(bucketOwed).Bucket([]byte(link)), afterSeq, func(seq uint64) (bool, error) {
+			r, found, err := recordAt(log, seq)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if !found {
-				continue
+			if found {
+				if it, ok := r.item(now); ok {
+					items = append(items, it)
+				}
 			}
-			if it, ok := r.item(now); ok {
-				items = append(items, it)
-			}
-		}
-		return nil
+			return len(items) < limit, nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pending for link %s: %w", link, err)
@@ -73,14 +71,13 @@ func (s *Store) MarkSent(link string, ids ...codec.ID) error {
 			if !found || !r.stored() {
 				continue
 			}
-			seq := u64(r.seq)
-			w.del(w.owed[link], seq)
+			w.owedRemove(w.owed[link], r.seq)
 			if r.local() {
 				continue
 			}
 			owed := false
 			for _, b := range w.owed {
-				owed = owed || has(b, seq)
+				owed = owed || owes(b, r.seq)
 			}
 			if !owed {
 				w.expunge(r.seq)

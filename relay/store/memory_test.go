@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +46,15 @@ func memory100k(t *testing.T, links []string) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	s := openTest(t, Options{Path: path, Links: links})
 	start := time.Now()
+	commits0, alloc0, written0 := s.commits.Load(), pageAlloc(s), procIO("write_bytes")
 	fill(t, s, memEnvelopes, 512, func(i int) *codec.Envelope {
 		return newEnv(tagOf2(i%memTags), codec.Prio(i%3), 7*24*3600)
 	})
+	commits, dirty := s.commits.Load()-commits0, pageAlloc(s)-alloc0
+	written := procIO("write_bytes") - written0
+	t.Logf("%d commits, %.0f Puts per commit; per commit %.0f KiB of dirty bbolt pages and %.0f KiB written to disk (/proc/self/io write_bytes), per Put %.0f and %.0f bytes",
+		commits, float64(memEnvelopes)/float64(commits), float64(dirty)/float64(commits)/1024, float64(written)/float64(commits)/1024,
+		float64(dirty)/memEnvelopes, float64(written)/memEnvelopes)
 	runtime.GC()
 	t.Logf("filled %d envelopes in %v; filling process VmRSS %s, RssFile %s, RssAnon %s",
 		memEnvelopes, time.Since(start), procStatus("VmRSS"), procStatus("RssFile"), procStatus("RssAnon"))
@@ -127,6 +134,23 @@ func memoryChild(path string) {
 	fmt.Printf("Open %v; VmRSS before Open %s, after Open %s, after reading %d items %s (RssFile %s, RssAnon %s)\n",
 		openTime.Round(time.Millisecond), before, afterOpen, n, procStatus("VmRSS"), procStatus("RssFile"), procStatus("RssAnon"))
 	s.Close()
+}
+
+// procIO returns a counter of /proc/self/io such as "write_bytes": bytes
+// this process caused to be written to storage (page-cache pages it
+// dirtied, 4 KiB each however little of them changed).
+func procIO(field string) int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+": "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // procStatus returns a field of /proc/self/status such as "VmRSS", e.g. "12345 kB".

@@ -36,23 +36,21 @@ func (s *Store) PendingPrio(link string, prio codec.Prio, afterSeq uint64, limit
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		log := tx.Bucket(bucketLog)
 		now := s.age()
-		c := tx.Bucket(bucketOwed).Bucket([]byte(link)).Cursor()
 		examined := 0
-		for k, _ := c.Seek(u64(afterSeq + 1)); k != nil && len(items) < limit && examined < 16*maxPendingLimit; k, _ = c.Next() {
+		return eachOwed(tx.Bucket(bucketOwed).Bucket([]byte(link)), afterSeq, func(seq uint64) (bool, error) {
 			examined++
-			through = getU64Key(k)
-			r, found, err := recordAt(log, through)
+			through = seq
+			r, found, err := recordAt(log, seq)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if !found || r.prio != prio {
-				continue
+			if found && r.prio == prio {
+				if it, ok := r.item(now); ok {
+					items = append(items, it)
+				}
 			}
-			if it, ok := r.item(now); ok {
-				items = append(items, it)
-			}
-		}
-		return nil
+			return len(items) < limit && examined < 16*maxPendingLimit, nil
+		})
 	})
 	if err != nil {
 		return nil, afterSeq, fmt.Errorf("pending for link %s: %w", link, err)
@@ -74,16 +72,13 @@ func (s *Store) Owed(link string) (count int, bytes int64, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		log := tx.Bucket(bucketLog)
 		now := s.age()
-		return tx.Bucket(bucketOwed).Bucket([]byte(link)).ForEach(func(k, _ []byte) error {
-			r, found, err := recordAt(log, getU64Key(k))
-			if err != nil || !found {
-				return err
-			}
-			if r.stored() && r.expiry > now {
+		return eachOwed(tx.Bucket(bucketOwed).Bucket([]byte(link)), 0, func(seq uint64) (bool, error) {
+			r, found, err := recordAt(log, seq)
+			if found && r.stored() && r.expiry > now {
 				count++
 				bytes += int64(r.size)
 			}
-			return nil
+			return err == nil, err
 		})
 	})
 	if err != nil {

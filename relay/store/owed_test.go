@@ -1,8 +1,11 @@
 package store
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/cairnmesh/cairn/codec"
 )
@@ -89,4 +92,94 @@ func TestPendingPrio(t *testing.T) {
 	if _, _, err := s.Owed(LinkLocal); err == nil {
 		t.Error("Owed(LinkLocal) succeeded")
 	}
+}
+
+// The owed set (bitmap chunks of 256 seqs) agrees with a plain model
+// across chunk boundaries, whatever order envelopes are sent in, and
+// leaves nothing behind once everything is sent.
+func TestOwedSet(t *testing.T) {
+	s := openTest(t, Options{Links: []string{"uplink:0", "radio:0"}})
+	const n = 3*owedChunkSeqs + 17
+	owed := map[uint64]codec.ID{}
+	var seqs []uint64
+	for i := range n {
+		from := LinkLocal
+		if i%7 == 0 {
+			from = "uplink:0" // owed to radio:0 only
+		}
+		id := mustPut(t, s, newEnv(tagOf(byte(i%5)), codec.Prio(i%3), 3600), from)
+		it, _, _ := s.Get(id)
+		if from == LinkLocal {
+			owed[it.Seq] = id
+		}
+		seqs = append(seqs, it.Seq)
+	}
+	check := func() {
+		t.Helper()
+		for _, after := range []uint64{0, seqs[0], seqs[owedChunkSeqs-1], seqs[owedChunkSeqs], seqs[n/2], seqs[n-1]} {
+			var want []codec.ID
+			for _, q := range seqs {
+				if id, ok := owed[q]; ok && q > after {
+					want = append(want, id)
+				}
+			}
+			var got []codec.ID
+			for a := after; ; {
+				items, err := s.Pending("uplink:0", a, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(items) == 0 {
+					break
+				}
+				for _, it := range items {
+					got = append(got, it.ID)
+				}
+				a = items[len(items)-1].Seq
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("Pending after %d: %d items, want %d", after, len(got), len(want))
+			}
+		}
+		if c, _, _ := s.Owed("uplink:0"); c != len(owed) {
+			t.Fatalf("Owed = %d, want %d", c, len(owed))
+		}
+	}
+	check()
+	// Send every third, then the rest, in reverse.
+	var sent []codec.ID
+	for i := len(seqs) - 1; i >= 0; i -= 3 {
+		if id, ok := owed[seqs[i]]; ok {
+			sent = append(sent, id)
+			delete(owed, seqs[i])
+		}
+	}
+	if err := s.MarkSent("uplink:0", sent...); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	var rest []codec.ID
+	for _, id := range owed {
+		rest = append(rest, id)
+	}
+	clear(owed)
+	if err := s.MarkSent("uplink:0", rest...); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	if n := countOwedChunks(t, s, "uplink:0"); n != 0 {
+		t.Errorf("%d owed chunks left for a link that owes nothing", n)
+	}
+	if n := countOwedChunks(t, s, "radio:0"); n != 4 {
+		t.Errorf("radio:0 has %d owed chunks, want 4", n)
+	}
+}
+
+func countOwedChunks(t *testing.T, s *Store, link string) int {
+	t.Helper()
+	n := 0
+	s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketOwed).Bucket([]byte(link)).ForEach(func(k, v []byte) error { n++; return nil })
+	})
+	return n
 }

@@ -138,7 +138,7 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	w.put(w.evict, evictKey(e.Prio, r.expiry, r.seq), nil)
 	for link, b := range w.owed {
 		if link != from {
-			w.put(b, seq, nil)
+			w.owedAdd(b, r.seq)
 		}
 	}
 	w.addTagBytes(e.To, int64(size))
@@ -187,16 +187,15 @@ func (w *writer) expunge(seq uint64) {
 	if !found || !r.stored() {
 		return
 	}
-	key := u64(seq)
 	w.del(w.tag, tagKey(r.to, r.prio, seq))
 	w.del(w.evict, evictKey(r.prio, r.expiry, seq))
 	for _, b := range w.owed {
-		w.del(b, key)
+		w.owedRemove(b, seq)
 	}
 	w.addTagBytes(r.to, -int64(r.size))
 	w.meta.count--
 	w.meta.bytes -= uint64(r.size)
-	w.put(w.log, key, r.tombstone())
+	w.put(w.log, u64(seq), r.tombstone())
 }
 
 // PutReceipt applies a kind-2 receipt e that the caller has verified; ids
