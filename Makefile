@@ -30,7 +30,7 @@ goarch_armv6 := arm
 goarm_armv7  := 7
 goarm_armv6  := 6
 
-.PHONY: help run build test deps lint vet fmt-check bench bench-go fuzz release release-check clean firmware firmware-test
+.PHONY: help run build test deps lint vet fmt-check bench bench-go fuzz release release-check clean firmware firmware-test deb deb-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,9 +41,10 @@ build: ## build ./bin/cairn for this machine, version stamped
 run: build ## build, then run the relay (MQTT on :1883, data in ./data)
 	./bin/cairn relay
 
-test: deps lint firmware-test ## install test deps if missing, lint, firmware tests, race tests, release check
+test: deps lint firmware-test ## install test deps if missing, lint, firmware tests, race tests, release check, deb check
 	$(GO) test -race ./...
 	$(MAKE) --no-print-directory release-check
+	$(MAKE) --no-print-directory deb-check
 
 deps: ## install mosquitto and qemu-user-static when missing (root + apt only)
 	scripts/deps.sh
@@ -91,6 +92,46 @@ $(RELEASE_BINS): $(DIST)/cairn-linux-%:
 release-check: release ## check dist binaries are static and print the stamped version under qemu
 	CAIRN_RELEASE_DIR="$(CURDIR)/$(DIST)" CAIRN_RELEASE_VERSION="$(VERSION)" \
 		$(GO) test -count=1 -run '^TestRelease' -v ./cmd/cairn
+
+# Debian packages (configs/nfpm.yaml), one per Pi family. armhf is the armv7
+# binary (Pi 2 and later on 32-bit Raspberry Pi OS); arm64 is Pi 3 and later
+# on 64-bit Raspberry Pi OS. Built one after another: they share the staging
+# directory that configs/nfpm.yaml reads.
+NFPM_VERSION := v2.45.2
+NFPM         := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+DEB_ARCHES   ?= amd64 arm64 armhf
+DEB_STAGE    := $(DIST)/deb-stage
+debbin_amd64 := amd64
+debbin_arm64 := arm64
+debbin_armhf := armv7
+# A Debian version must start with a digit, and a "-" would make the package
+# non-native: v1.2.3-4-gabc → 1.2.3+4+gabc; anything else → 0~git….
+DEB_VERSION := $(shell echo '$(VERSION)' | sed -E -e 's/^v([0-9])/\1/' -e 't tag' -e 's/^/0~git/' -e ':tag' -e 's/-/+/g')
+DEB_AMD64   := $(DIST)/cairn_$(DEB_VERSION)_amd64.deb
+
+deb: $(addprefix $(DIST)/cairn-linux-,$(foreach a,$(DEB_ARCHES),$(debbin_$(a)))) ## .deb for amd64, arm64 and armhf in dist/ (nfpm); lintian must find no errors
+	@mkdir -p $(DEB_STAGE)
+	sed 's|^data_dir = "./data"$$|data_dir = "/var/lib/cairn"|' configs/cairn.toml > $(DEB_STAGE)/cairn.toml
+	grep -q '^data_dir = "/var/lib/cairn"$$' $(DEB_STAGE)/cairn.toml
+	when="$$(date -R -d @"$$(git log -1 --format=%ct 2>/dev/null || date +%s)")"; \
+	printf 'cairn (%s) unstable; urgency=medium\n\n  * Built from git %s; the changes are in the git history.\n\n -- Cairn maintainers <maintainers@cairnmesh.org>  %s\n' \
+		'$(DEB_VERSION)' '$(VERSION)' "$$when" | gzip -9n > $(DEB_STAGE)/changelog.gz
+	for a in $(DEB_ARCHES); do \
+		case $$a in armhf) bin=armv7;; *) bin=$$a;; esac; \
+		cp $(DIST)/cairn-linux-$$bin $(DEB_STAGE)/cairn; \
+		DEB_ARCH=$$a DEB_VERSION='$(DEB_VERSION)' $(NFPM) package --config configs/nfpm.yaml \
+			--packager deb --target $(DIST)/cairn_$(DEB_VERSION)_$$a.deb; \
+		if command -v lintian >/dev/null; then \
+			lintian --fail-on error $(DIST)/cairn_$(DEB_VERSION)_$$a.deb; \
+			echo "lintian: no errors in $(DIST)/cairn_$(DEB_VERSION)_$$a.deb"; \
+		else echo "lintian not installed: not checked"; fi; \
+	done
+
+deb-check: ## install the amd64 .deb with dpkg -i, check it, remove and purge it (root and dpkg only; ~10 s)
+	@if [ "$$(id -u)" -ne 0 ] || ! command -v dpkg >/dev/null; then \
+		echo "deb-check: needs root and dpkg; skipped"; exit 0; fi; \
+	$(MAKE) --no-print-directory deb DEB_ARCHES=amd64 && \
+	CAIRN_DEB="$(CURDIR)/$(DEB_AMD64)" $(GO) test -count=1 -run '^TestDeb' -v ./cmd/cairn
 
 clean: ## remove bin/, dist/ and firmware/build/ (never data/)
 	rm -rf bin $(DIST)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need when it is missing: a Mosquitto broker and
 # clients (integration tests run one side by side with the relay), qemu-user
-# (the release check runs the ARM binaries) and a C compiler (go test -race).
+# (the release check runs the ARM binaries), a C compiler (go test -race) and
+# lintian (make deb checks the packages).
 # Uses apt-get, so only as root on Debian or Ubuntu; elsewhere it says what is
 # missing and carries on, and the tests that need it say so when they fail.
 set -euo pipefail
@@ -29,6 +30,7 @@ declare -A pkg_of=(
 	[qemu-arm-static]=qemu-user-static
 	[cc]=gcc
 	[arm-none-eabi-gcc]=gcc-arm-none-eabi
+	[lintian]=lintian
 )
 
 # file → Debian package, for what has no command of its own.
@@ -52,7 +54,7 @@ for f in "${!pkg_of_file[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: mosquitto, mosquitto-clients, qemu-user-static, gcc, gcc-arm-none-eabi and libnewlib-arm-none-eabi are present"
+	echo "deps: mosquitto, mosquitto-clients, qemu-user-static, gcc, gcc-arm-none-eabi, libnewlib-arm-none-eabi and lintian are present"
 	exit 0
 fi
 
