@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -318,24 +319,30 @@ func (w *writer) addTagBytes(tag codec.Tag, delta int64) {
 	w.put(w.tagBytes, tag[:], u64(uint64(n)))
 }
 
-// lookup reads id's seq in the id index and its record in the log. It is
-// shared by the writer and the read transactions.
+// lookup finds id's record through the id index. It is shared by the
+// writer and the read transactions. An id has at most one index entry
+// (Put replaces an old record); entries of other ids with the same prefix
+// are skipped by the id in their records.
 func lookup(ids, log *bbolt.Bucket, id codec.ID) (record, bool, error) {
-	v := ids.Get(id[:])
-	if v == nil {
-		return record{}, false, nil
+	prefix := id[:idPrefixBytes]
+	c := ids.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != idPrefixBytes+seqBytes {
+			return record{}, false, fmt.Errorf("id index key %x", k)
+		}
+		seq := getU64Key(k[idPrefixBytes:])
+		r, found, err := recordAt(log, seq)
+		if err == nil && !found {
+			err = fmt.Errorf("id index key %x: no record %d", k, seq)
+		}
+		if err != nil {
+			return record{}, false, err
+		}
+		if r.id == id {
+			return r, true, nil
+		}
 	}
-	if len(v) != seqBytes {
-		return record{}, false, fmt.Errorf("id %s: index entry of %d bytes", id, len(v))
-	}
-	r, found, err := recordAt(log, getU64Key(v))
-	if err == nil && !found {
-		err = fmt.Errorf("id %s: no record %d", id, getU64Key(v))
-	}
-	if err == nil && r.id != id {
-		err = fmt.Errorf("id %s: record %d is of %s", id, r.seq, r.id)
-	}
-	return r, found && err == nil, err
+	return record{}, false, nil
 }
 
 // recordAt reads the log record under seq.

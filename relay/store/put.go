@@ -129,9 +129,8 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 	if local {
 		r.flags |= flagLocal
 	}
-	seq := u64(r.seq)
-	w.put(w.log, seq, r.marshal())
-	w.put(w.ids, id[:], seq)
+	w.put(w.log, u64(r.seq), r.marshal())
+	w.put(w.ids, idKey(id, r.seq), nil)
 	// Every stored envelope is in the tag index (per-tag eviction walks
 	// it); Scan returns only the local ones.
 	w.put(w.tag, tagKey(e.To, e.Prio, r.seq), tagValue(r.expiry))
@@ -161,9 +160,8 @@ func (w *writer) recordSeen(id codec.ID) {
 	}
 	w.meta.seq++
 	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention), id: id}
-	seq := u64(w.meta.seq)
-	w.put(w.log, seq, r.marshal())
-	w.put(w.ids, id[:], seq)
+	w.put(w.log, u64(w.meta.seq), r.marshal())
+	w.put(w.ids, idKey(id, w.meta.seq), nil)
 }
 
 // forget removes an old record whose seen expiry has passed but that was
@@ -176,7 +174,7 @@ func (w *writer) forget(old record) {
 		w.fx.expired++
 	}
 	w.del(w.log, u64(old.seq))
-	w.del(w.ids, old.id[:])
+	w.del(w.ids, idKey(old.id, old.seq))
 }
 
 // expunge removes the envelope under seq from every index and rewrites its

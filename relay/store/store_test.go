@@ -528,3 +528,39 @@ func TestSeenRetentionLowered(t *testing.T) {
 		t.Errorf("%d log and id entries left after every seen expiry passed", n)
 	}
 }
+
+// Ids that share the id index's 8-byte prefix are told apart by the id in
+// their records.
+func TestIDPrefixShared(t *testing.T) {
+	s := openTest(t, Options{})
+	e := newEnv(tagOf(1), codec.PrioNormal, 100)
+	a := mustPut(t, s, e, LinkLocal)
+	b, c := a, a
+	b[15] ^= 1
+	c[15] ^= 2
+	// A seen-only record of b, as if b had arrived: same prefix as a.
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		r := record{seenExp: time.Hour, id: b}
+		if err := tx.Bucket(bucketLog).Put(u64(1000), r.marshal()); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketID).Put(idKey(b, 1000), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it, ok, err := s.Get(a); err != nil || !ok || it.ID != a {
+		t.Errorf("Get(a) = %v, %v, %v", it.ID, ok, err)
+	}
+	for id, want := range map[codec.ID]bool{a: true, b: true, c: false} {
+		if seen, err := s.Seen(id); err != nil || seen != want {
+			t.Errorf("Seen(%s) = %v, %v; want %v", id, seen, err, want)
+		}
+	}
+	if _, ok, _ := s.Get(b); ok {
+		t.Error("Get of a seen-only id found an envelope")
+	}
+	if _, err := s.Put(e, LinkLocal); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("Put(a again) = %v, want ErrDuplicate", err)
+	}
+}

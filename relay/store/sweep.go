@@ -86,11 +86,7 @@ func (w *writer) sweep(limit int) (expired int, more bool) {
 			w.expunge(f.seq)
 			expired++
 		}
-		// The id may have come again since (its old record was forgotten
-		// by Put, which wrote a new one): then its index entry stays.
-		if v := w.ids.Get(f.id[:]); v != nil && getU64Key(v) == f.seq {
-			w.del(w.ids, f.id[:])
-		}
+		w.del(w.ids, idKey(f.id, f.seq))
 		w.del(w.log, u64(f.seq))
 	}
 	w.fx.expired += uint64(expired)
