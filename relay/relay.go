@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/mdns"
 	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/store"
 	"github.com/cairnmesh/cairn/relay/uplink"
@@ -48,6 +49,9 @@ type Options struct {
 	// starts (tests: beacon interval, seed). nil keeps the defaults.
 	RadioTuning func(i int, o *radiolink.Options)
 	Version     string // the build's version, shown on /status and in /metrics
+	// DiscoveryPort is the UDP port of the mDNS responder; 0 means 5353.
+	// Tests use another so as not to meet the host's responder.
+	DiscoveryPort int
 }
 
 // Relay is a running relay: broker, store and the sessions between them.
@@ -63,12 +67,14 @@ type Relay struct {
 	tune   func(i int, o *radiolink.Options) // Options.RadioTuning
 	uplink *uplink.Group
 
-	version string
-	did     string      // the relay key's did:key (identity.go)
-	started time.Time   // New; uptime counts from here
-	serving atomic.Bool // from the end of Serve to the start of Close: /readyz
-	httpL   net.Listener
-	httpSrv *http.Server // nil when http.listen is off
+	version  string
+	did      string      // the relay key's did:key (identity.go)
+	started  time.Time   // New; uptime counts from here
+	serving  atomic.Bool // from the end of Serve to the start of Close: /readyz
+	httpL    net.Listener
+	httpSrv  *http.Server    // nil when http.listen is off
+	mdns     *mdns.Responder // discovery; nil when off
+	mdnsPort int             // Options.DiscoveryPort
 	// radioViews are the running radios for status readers (radiostatus.go).
 	radioViews atomic.Pointer[[]radioView]
 
@@ -101,6 +107,7 @@ func New(opts Options) (*Relay, error) {
 		sessions: make(map[*mqtt.Client]*session),
 		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
 		version:  opts.Version,
+		mdnsPort: opts.DiscoveryPort,
 		started:  time.Now(),
 	}
 	r.stats.init()
@@ -221,6 +228,7 @@ func (r *Relay) Serve() error {
 	r.publishRadios()
 	r.uplink.Start()
 	r.serveHTTP()
+	r.startDiscovery()
 	r.serving.Store(true)
 	r.log.Info("relay serving", "data", r.cfg.DataDir, "listeners", r.Addrs(), "http", r.HTTPAddr(), "uplinks", len(r.cfg.Uplinks))
 	return nil
@@ -243,6 +251,7 @@ func (r *Relay) Addrs() map[string]string {
 // client is still there), then the store closes cleanly.
 func (r *Relay) Close() error {
 	r.serving.Store(false)
+	r.stopDiscovery()
 	r.closeHTTP()                           // first: its handlers read the radios and the store
 	if err := r.closeRadios(); err != nil { // first: links ingest into the store
 		r.log.Warn("closing radios", "err", err)
