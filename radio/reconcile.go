@@ -246,7 +246,7 @@ func (s *Sketch) Frame(k int) (Summary, bool) {
 		return Summary{}, false
 	}
 	n = min(n, MaxSummaryCells-first)
-	sum := Summary{Salt: s.salt, SetSize: uint32(min(len(s.items), math.MaxUint32)), First: uint16(first)}
+	sum := Summary{Salt: s.salt, SetSize: uint32(min(uint64(len(s.items)), math.MaxUint32)), First: uint16(first)}
 	if first > 0 {
 		sum.Cells = append(s.Cells(0, 1), s.Cells(first, n)...)
 	} else {
