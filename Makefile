@@ -53,6 +53,9 @@ lint: vet fmt-check ## go vet and gofmt
 
 vet:
 	$(GO) vet ./...
+	# The Pi Zero and Pi 2 are 32-bit: catch int overflows there before the
+	# release build does.
+	GOOS=linux GOARCH=arm GOARM=6 $(GO) vet ./...
 
 fmt-check:
 	@unformatted="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l)"; \

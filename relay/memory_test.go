@@ -159,6 +159,7 @@ func TestMemoryChild(t *testing.T) {
 		t.Skip("child of TestMemory100k")
 	}
 	cfg := config.Default()
+	cfg.Discovery.Enabled = false // tests send nothing beyond loopback
 	cfg.DataDir = dir
 	cfg.MQTT.Listen = os.Getenv("CAIRN_MEMORY_ADDR")
 	cfg.HTTP.Listen = ""

@@ -85,7 +85,7 @@ func run(cairnBin, mosquittoBin, natsBin string, rounds int, seconds time.Durati
 	brokers := []broker{
 		{name: "Cairn", cairn: true, note: "PUBACK after fsync (bbolt commit, shared by concurrent publishes)",
 			start: func(dir, addr string) (*proc, error) {
-				return spawn(dir, cairnBin, "relay", "--data", filepath.Join(dir, "data"), "--mqtt", addr)
+				return spawn(dir, cairnBin, "relay", "--data", filepath.Join(dir, "data"), "--mqtt", addr, "--discovery", "off")
 			}},
 		{name: "Mosquitto", note: "persistence on, autosave_interval 1800 s (default): PUBACK before any write to disk",
 			start: func(dir, addr string) (*proc, error) { return startMosquitto(mosquittoBin, dir, addr) }},

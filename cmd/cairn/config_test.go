@@ -44,7 +44,7 @@ func TestConfigBadKeyNamed(t *testing.T) {
 				{"config", "check", path},
 				// --data and --mqtt keep a relay that wrongly starts off
 				// the real port and data directory.
-				{"relay", "--config", path, "--data", t.TempDir(), "--mqtt", freePort(t), "--http", "off"},
+				{"relay", "--config", path, "--data", t.TempDir(), "--mqtt", freePort(t), "--http", "off", "--discovery", "off"},
 			} {
 				_, stderr, code := runCairn(t, args...)
 				if code == 0 {

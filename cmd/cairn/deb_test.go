@@ -94,7 +94,7 @@ func TestDebInstallRemove(t *testing.T) {
 
 	// The installed relay runs as its user on the shipped config.
 	p := exec.Command("/usr/bin/cairn", "relay", "--config", "/etc/cairn/cairn.toml",
-		"--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0")
+		"--mqtt", "127.0.0.1:0", "--http", "127.0.0.1:0", "--discovery", "off")
 	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 	var gids []uint32

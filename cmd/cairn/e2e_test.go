@@ -137,7 +137,7 @@ func startRelay(t *testing.T, dataDir string, args ...string) *relayProc {
 func tryStartRelay(t *testing.T, dataDir string, args []string) (*relayProc, error) {
 	addr := freePort(t)
 	p := &relayProc{t: t, addr: addr, log: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(cairnBinary(t), append([]string{"relay", "--data", dataDir, "--mqtt", addr, "--http", "127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(cairnBinary(t), append([]string{"relay", "--data", dataDir, "--mqtt", addr, "--http", "127.0.0.1:0", "--discovery", "off"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// A -race binary sleeps a second at exit unless told not to.
 	p.cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

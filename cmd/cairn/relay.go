@@ -17,7 +17,7 @@ import (
 // relayFlags are the command-line overrides of the config file; a reload
 // applies them again so that SIGHUP never undoes a flag.
 type relayFlags struct {
-	cfgPath, dataDir, mqttAddr, httpAddr string
+	cfgPath, dataDir, mqttAddr, httpAddr, discovery string
 }
 
 func (f relayFlags) load() (*config.Config, error) {
@@ -40,6 +40,15 @@ func (f relayFlags) load() (*config.Config, error) {
 			cfg.HTTP.Listen = ""
 		}
 	}
+	switch f.discovery {
+	case "":
+	case "on":
+		cfg.Discovery.Enabled = true
+	case "off":
+		cfg.Discovery.Enabled = false
+	default:
+		return nil, fmt.Errorf("--discovery: %q is not on or off", f.discovery)
+	}
 	return cfg, nil
 }
 
@@ -50,6 +59,7 @@ func runRelay(args []string) error {
 	fs.StringVar(&f.dataDir, "data", "", "data `directory`, overrides data_dir")
 	fs.StringVar(&f.mqttAddr, "mqtt", "", "MQTT listen `address`, overrides mqtt.listen")
 	fs.StringVar(&f.httpAddr, "http", "", "HTTP listen `address` (metrics, status page), overrides http.listen; \"off\" turns it off")
+	fs.StringVar(&f.discovery, "discovery", "", "mDNS announcement on the LAN, `on` or off; overrides discovery.enabled")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this `address` (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return err
