@@ -11,6 +11,7 @@ import (
 // values mean the defaults of DefaultUplink.
 type Uplink struct {
 	URL          string   `toml:"url"`           // mqtt://, mqtts://, ws:// or wss:// host:port[/path]; required
+	Protocol     string   `toml:"protocol"`      // MQTT version: "5", "3.1.1", or "auto" (5, else 3.1.1)
 	Prefix       string   `toml:"prefix"`        // upstream topics are {prefix}/inbox|receipt|bundle/{tag}
 	Username     string   `toml:"username"`      // broker credentials; "" connects without
 	Password     string   `toml:"password"`      // needs username
@@ -31,6 +32,7 @@ func DefaultUplink(url string) Uplink {
 	return Uplink{
 		URL:          url,
 		Prefix:       "cairn/v1",
+		Protocol:     "auto",
 		MaxInflight:  64,
 		ReceiveRate:  200,
 		ReconnectMin: Duration(time.Second),
@@ -46,6 +48,9 @@ func (u Uplink) withDefaults() Uplink {
 	d := DefaultUplink(u.URL)
 	if u.Prefix == "" {
 		u.Prefix = d.Prefix
+	}
+	if u.Protocol == "" {
+		u.Protocol = d.Protocol
 	}
 	if u.MaxInflight == 0 {
 		u.MaxInflight = d.MaxInflight
@@ -88,6 +93,8 @@ func (u Uplink) validate(key string) error {
 		return bad("url", "%q: needs host:port", u.URL)
 	case p.User != nil:
 		return bad("url", "%q: put credentials in username and password", u.URL)
+	case !oneOf(u.Protocol, "5", "3.1.1", "auto"):
+		return bad("protocol", "%q: must be \"5\", \"3.1.1\" or \"auto\"", u.Protocol)
 	case u.Prefix == "" || strings.ContainsAny(u.Prefix, "+#") ||
 		strings.HasPrefix(u.Prefix, "/") || strings.HasSuffix(u.Prefix, "/"):
 		return bad("prefix", "%q must be non-empty, without wildcards or leading or trailing /", u.Prefix)

@@ -14,6 +14,7 @@ url = "mqtt://broker.example:1883"
 
 [[uplink]]
 url = "wss://broker.example:443/mqtt"
+protocol = "3.1.1"
 prefix = "mesh/v1"
 username = "relay7"
 password = "secret"
@@ -32,7 +33,7 @@ resend_count = 48
 	want := []Uplink{
 		DefaultUplink("mqtt://broker.example:1883"),
 		{
-			URL: "wss://broker.example:443/mqtt", Prefix: "mesh/v1", Username: "relay7", Password: "secret",
+			URL: "wss://broker.example:443/mqtt", Protocol: "3.1.1", Prefix: "mesh/v1", Username: "relay7", Password: "secret",
 			CAFile: "/etc/cairn/ca.pem", MaxInflight: 8, ReceiveRate: 50,
 			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(5 * time.Minute),
 			ResendMin: Duration(30 * time.Second), ResendMax: Duration(2 * time.Hour), ResendCount: 48,
@@ -56,6 +57,7 @@ func TestUplinkErrorsNameTheKey(t *testing.T) {
 		{"no port", "[[uplink]]\nurl = \"mqtt://h\"", "uplink[0].url"},
 		{"credentials in url", "[[uplink]]\nurl = \"mqtt://u:p@h:1\"", "uplink[0].url"},
 		{"second uplink", ok + "[[uplink]]\nurl = \"tcp://h:1\"", "uplink[1].url"},
+		{"bad protocol", ok + "protocol = \"3\"", "uplink[0].protocol"},
 		{"wildcard prefix", ok + "prefix = \"a/+\"", "uplink[0].prefix"},
 		{"password alone", ok + "password = \"p\"", "uplink[0].password"},
 		{"cert without key", "[[uplink]]\nurl = \"mqtts://h:8883\"\ncert_file = \"c.pem\"", "uplink[0].cert_file"},

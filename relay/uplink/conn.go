@@ -7,24 +7,21 @@ import (
 	"sync"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/store"
 )
 
 // conn is one connection to the broker, from CONNACK until it is lost or
-// the uplink closes. A new paho client is made for each: with clean session
-// off and no auto-reconnect, paho never completes the tokens of a lost
-// connection, so they are dropped with it; whatever they carried is still
-// owed in the store and is published again on the next connection.
+// the uplink closes. A new client is made for each: whatever the tokens of
+// a lost connection carried is still owed in the store and is published
+// again on the next connection.
 type conn struct {
 	u      *Uplink
-	c      paho.Client
+	c      broker
 	ctx    context.Context // ends when the connection is lost or the uplink closes
 	cancel context.CancelCauseFunc
 
-	arrivals chan arrival // from paho's router to ingestLoop, in arrival order
+	arrivals chan arrival // from the client's router to ingestLoop, in arrival order
 	acks     chan arrival // from the store's done to ackLoop, in arrival order
 	unacked  chan struct{}
 
@@ -33,7 +30,7 @@ type conn struct {
 
 // arrival is a publish from the broker on its way through the ingest path.
 type arrival struct {
-	msg paho.Message
+	msg message
 	err error // outcome of ingest
 }
 
@@ -51,52 +48,30 @@ func (u *Uplink) connect(parent context.Context) (bool, error) {
 		unacked:    make(chan struct{}, maxUnacked),
 		subscribed: make(map[string]bool),
 	}
-	o := paho.NewClientOptions().
-		AddBroker(u.cfg.URL).
-		SetClientID(u.clientID).
-		SetCleanSession(false). // the broker keeps our subscriptions and what arrives for them
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetOrderMatters(true). // onMessage never blocks
-		SetAutoAckDisabled(true).
-		SetKeepAlive(keepAlive).
-		SetPingTimeout(10 * time.Second).
-		SetConnectTimeout(connectTimeout).
-		SetWriteTimeout(connectTimeout).
-		SetMaxResumePubInFlight(u.cfg.MaxInflight).
-		SetDefaultPublishHandler(k.onMessage).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			cancel(fmt.Errorf("connection lost: %w", err))
-		})
-	if u.tls != nil {
-		o.SetTLSConfig(u.tls)
-	}
-	if u.cfg.Username != "" {
-		o.SetUsername(u.cfg.Username).SetPassword(u.cfg.Password)
-	}
-	k.c = paho.NewClient(o)
-	tok := k.c.Connect()
-	select {
-	case <-tok.Done():
-	case <-ctx.Done():
-		return false, context.Cause(ctx)
-	}
-	if err := tok.Error(); err != nil {
+	c, present, err := u.dial(ctx, k.onMessage, func(err error) {
+		cancel(fmt.Errorf("connection lost: %w", err))
+	})
+	if err != nil {
+		if parent.Err() != nil {
+			return false, parent.Err()
+		}
 		return false, fmt.Errorf("connecting: %w", err)
 	}
+	k.c = c
+	u.protocol.Store(c.protocol())
 	u.connected.Store(true)
 	u.succeeded()
 	u.log.Info("uplink connected", "url", u.cfg.URL, "client_id", u.clientID,
-		"session_present", tok.(*paho.ConnectToken).SessionPresent())
-	err := k.serve()
+		"mqtt", c.protocol(), "session_present", present)
+	err = k.serve()
 	u.connected.Store(false)
 	u.subscriptions.Store(0)
 	if parent.Err() != nil {
-		k.c.Disconnect(250)
+		c.disconnect(250 * time.Millisecond)
 		u.log.Info("uplink disconnected", "url", u.cfg.URL)
 		return true, parent.Err()
 	}
-	k.c.Disconnect(0)
+	c.disconnect(0)
 	return true, err
 }
 
@@ -153,26 +128,22 @@ func (k *conn) resubscribe(want map[string]bool) error {
 	}
 	for len(add) > 0 {
 		n := min(len(add), subscribeChunk)
-		filters := make(map[string]byte, n)
-		for _, f := range add[:n] {
-			filters[f] = 1
-		}
-		add = add[n:]
-		tok := k.c.SubscribeMultiple(filters, nil)
-		if err := k.wait(tok); err != nil {
+		refused, err := k.c.subscribe(k.ctx, add[:n])
+		if err != nil {
 			return fmt.Errorf("subscribing: %w", err)
 		}
-		for f, code := range tok.(*paho.SubscribeToken).Result() {
-			if code > 2 {
+		for _, f := range add[:n] {
+			if code, ok := refused[f]; ok {
 				k.u.log.Warn("uplink subscription refused", "filter", f, "code", code)
 				continue
 			}
 			k.subscribed[f] = true
 		}
+		add = add[n:]
 	}
 	for len(drop) > 0 {
 		n := min(len(drop), subscribeChunk)
-		if err := k.wait(k.c.Unsubscribe(drop[:n]...)); err != nil {
+		if err := k.c.unsubscribe(k.ctx, drop[:n]); err != nil {
 			return fmt.Errorf("unsubscribing: %w", err)
 		}
 		for _, f := range drop[:n] {
@@ -185,19 +156,12 @@ func (k *conn) resubscribe(want map[string]bool) error {
 }
 
 // wait waits for tok or the end of the connection.
-func (k *conn) wait(tok paho.Token) error {
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-k.ctx.Done():
-		return context.Cause(k.ctx)
-	}
-}
+func (k *conn) wait(tok token) error { return waitToken(k.ctx, tok) }
 
-// onMessage runs on paho's router goroutine for each publish from the
-// broker, in arrival order. It must not block: paho reads PUBACKs and
-// PINGRESPs on the same path.
-func (k *conn) onMessage(_ paho.Client, msg paho.Message) {
+// onMessage runs on the client's router goroutine for each publish from
+// the broker, in arrival order. It must not block: the client reads
+// PUBACKs and PINGRESPs on the same path.
+func (k *conn) onMessage(msg message) {
 	select {
 	case k.unacked <- struct{}{}:
 		k.arrivals <- arrival{msg: msg} // cannot block: as many slots as unacked
@@ -272,7 +236,7 @@ func (k *conn) ackLoop() {
 // inflight is one publish awaiting its PUBACK.
 type inflight struct {
 	id     codec.ID
-	tok    paho.Token
+	tok    token
 	resend bool // a resend: already marked sent
 	track  bool // resend it until it leaves the store
 }
@@ -350,7 +314,8 @@ func (k *conn) publishLoop() {
 			// Receipts are dropped by the store once carried, and the
 			// broker keeps the latest bundle itself: neither is resent.
 			track := e.Kind != codec.KindReceipt && e.Kind != codec.KindBundle
-			pending <- inflight{o.it.ID, k.c.Publish(topic, 1, retain, e.Encode()), o.resend, track} // room: as many as slots
+			tok := k.c.publish(topic, retain, e.Encode(), e.TTL) // the remaining ttl: message expiry in MQTT 5
+			pending <- inflight{o.it.ID, tok, o.resend, track}   // room: as many as slots
 			if track {
 				u.g.tags.add(watched, e.To) // so that the recipient's receipt purges our copy
 			}

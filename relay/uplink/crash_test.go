@@ -84,7 +84,8 @@ func TestNATSClusterNodeLost(t *testing.T) {
 }
 
 // TestMeasureUplink prints uplink throughput and catch-up time for a
-// 10,000-envelope backlog, Mosquitto and NATS side by side in one run:
+// 10,000-envelope backlog, Mosquitto (MQTT 5 and 3.1.1) and NATS side by
+// side in one run:
 //
 //	CAIRN_UPLINK_MEASURE=1 go test -run TestMeasureUplink -v ./relay/uplink/
 func TestMeasureUplink(t *testing.T) {
@@ -98,9 +99,17 @@ func TestMeasureUplink(t *testing.T) {
 		live, liveDelivered time.Duration
 	}
 	var rows []row
-	for _, br := range brokers {
+	runs := []struct {
+		name, protocol string
+		start          func(testing.TB) *uplinktest.Broker
+	}{
+		{"mosquitto 5", "5", uplinktest.Mosquitto},
+		{"mosquitto 3.1.1", "3.1.1", uplinktest.Mosquitto},
+		{"nats 3.1.1", "auto", uplinktest.NATS},
+	}
+	for _, br := range runs {
 		broker := br.start(t)
-		a, _, bob, inbox := twoRelays(t, broker)
+		a, _, bob, inbox := twoRelaysSpeaking(t, broker, br.protocol)
 		// Catch-up: a backlog queued offline, then the broker returns.
 		broker.Stop()
 		eventually(t, "A sees the broker gone", func() bool { return !status(a).Connected })
@@ -122,9 +131,9 @@ func TestMeasureUplink(t *testing.T) {
 	}
 	rate := func(d time.Duration) float64 { return n / d.Seconds() }
 	t.Logf("%d envelopes of 40-byte bodies, max_inflight %d, one machine, loopback", n, 64)
-	t.Logf("%-10s %22s %22s %26s", "broker", "catch-up: A drained", "catch-up: at bob (B)", "live ingest→A drained")
+	t.Logf("%-16s %22s %22s %26s", "broker", "catch-up: A drained", "catch-up: at bob (B)", "live ingest→A drained")
 	for _, r := range rows {
-		t.Logf("%-10s %10v %7.0f/s %10v %7.0f/s %12v %7.0f/s", r.name,
+		t.Logf("%-16s %10v %7.0f/s %10v %7.0f/s %12v %7.0f/s", r.name,
 			r.drained.Round(time.Millisecond), rate(r.drained),
 			r.delivered.Round(time.Millisecond), rate(r.delivered),
 			r.live.Round(time.Millisecond), rate(r.live))

@@ -26,12 +26,15 @@
 // are rate-shaped (receive_rate, default 200 envelopes/s): beyond it the
 // uplink stops reading and the broker holds the rest.
 //
-// The session is persistent (clean session off) under a client id derived
-// from the relay id kept in the data directory, so the broker keeps what
-// arrives for this relay while it is away. paho.mqtt.golang speaks MQTT
-// 3.1.1, so no message expiry is set upstream (decided in docs/uplink.md). Lost
-// connections are retried with capped, jittered exponential backoff; the
-// relay works the same offline.
+// The session is persistent (clean session off; in MQTT 5 clean start off
+// and a session that never expires) under a client id derived from the
+// relay id kept in the data directory, so the broker keeps what arrives
+// for this relay while it is away. Each uplink speaks MQTT 5
+// (eclipse/paho.golang, mqtt5.go), setting every publish's message expiry
+// from the envelope's remaining ttl, or 3.1.1 (paho.mqtt.golang, mqtt3.go),
+// which has no expiry; "auto" tries 5 and falls back to 3.1.1 (NATS).
+// Lost connections are retried with capped, jittered exponential backoff;
+// the relay works the same offline.
 //
 // Logging: Info — connected, disconnected on Close, a tag dropped at a bound,
 // the periodic "uplink status" line; Warn — a connection failed or was lost,

@@ -10,6 +10,7 @@ type Status struct {
 	URL           string    `json:"url"`            // the broker
 	ClientID      string    `json:"client_id"`      // MQTT client id of the persistent session
 	Connected     bool      `json:"connected"`      // a connection is up now
+	Protocol      string    `json:"protocol"`       // MQTT version of the last connection, "5" or "3.1.1"; "" before one
 	Queued        int       `json:"queued"`         // envelopes the store owes this uplink
 	QueuedBytes   int64     `json:"queued_bytes"`   // their encoded bytes
 	Published     uint64    `json:"published"`      // acknowledged by the broker since start, resends included
@@ -35,6 +36,7 @@ func (g *Group) Status() []Status {
 			URL:           u.cfg.URL,
 			ClientID:      u.clientID,
 			Connected:     u.connected.Load(),
+			Protocol:      u.protocolInUse(),
 			Published:     u.published.Load(),
 			Resent:        u.resent.Load(),
 			Received:      u.received.Load(),
@@ -55,7 +57,7 @@ func (g *Group) Status() []Status {
 }
 
 func (s Status) logAttrs() []any {
-	attrs := []any{"link", s.Link, "url", s.URL, "connected", s.Connected,
+	attrs := []any{"link", s.Link, "url", s.URL, "connected", s.Connected, "mqtt", s.Protocol,
 		"queued", s.Queued, "queued_bytes", s.QueuedBytes,
 		"published", s.Published, "resent", s.Resent, "resending", s.Resending,
 		"received", s.Received, "subscriptions", s.Subscriptions}
@@ -66,4 +68,9 @@ func (s Status) logAttrs() []any {
 		attrs = append(attrs, "last_error", s.LastError, "last_error_at", s.LastErrorAt.Format(time.RFC3339))
 	}
 	return attrs
+}
+
+func (u *Uplink) protocolInUse() string {
+	p, _ := u.protocol.Load().(string)
+	return p
 }

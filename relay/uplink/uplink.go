@@ -278,6 +278,8 @@ type Uplink struct {
 	log      *slog.Logger
 
 	connected     atomic.Bool
+	protocol      atomic.Value  // string: MQTT version of the last connection
+	only311       atomic.Bool   // protocol "auto" found the broker speaks 3.1.1 only
 	published     atomic.Uint64 // envelopes the broker acknowledged, resends included
 	resent        atomic.Uint64 // resends the broker acknowledged
 	received      atomic.Uint64 // arrivals taken into the store (new or duplicate)

@@ -29,8 +29,16 @@ var brokers = []struct {
 // his inbox on B; it returns once B has subscribed upstream for bob.
 func twoRelays(t *testing.T, b *uplinktest.Broker) (a, bRelay *relay.Relay, bob *relaytest.Identity, inbox *recipient) {
 	t.Helper()
-	a = startRelay(t, relayConfig(t, t.TempDir(), b.URL()))
-	bRelay = startRelay(t, relayConfig(t, t.TempDir(), b.URL()))
+	return twoRelaysSpeaking(t, b, "auto")
+}
+
+// twoRelaysSpeaking is twoRelays with the uplinks' protocol set.
+func twoRelaysSpeaking(t *testing.T, b *uplinktest.Broker, protocol string) (a, bRelay *relay.Relay, bob *relaytest.Identity, inbox *recipient) {
+	t.Helper()
+	cfgA, cfgB := relayConfig(t, t.TempDir(), b.URL()), relayConfig(t, t.TempDir(), b.URL())
+	cfgA.Uplinks[0].Protocol, cfgB.Uplinks[0].Protocol = protocol, protocol
+	a = startRelay(t, cfgA)
+	bRelay = startRelay(t, cfgB)
 	bob = relaytest.NewIdentity()
 	inbox = subscribe(t, bRelay, bob)
 	eventually(t, "B subscribed upstream to bob's inbox and receipts", func() bool {
@@ -48,35 +56,47 @@ func TestDeliverAcrossRelays(t *testing.T) {
 	for _, br := range brokers {
 		t.Run(br.name, func(t *testing.T) {
 			t.Parallel()
-			a, b, bob, inbox := twoRelays(t, br.start(t))
-			e := relaytest.Message(bob.Tag, codec.PrioNormal, 120)
-			send(t, a, e.Encode())
-			eventually(t, "bob received the envelope on B", func() bool { return inbox.has(e.ID()) })
-			if _, ok, _ := a.Store().Get(e.ID()); !ok {
-				t.Fatal("A dropped its copy before any receipt")
-			}
-
-			receipt := codec.SignReceipt(bob.Key, []codec.ID{e.ID()}).Envelope(600, codec.PrioUrgent)
-			send(t, b, receipt.Encode())
-			eventually(t, "the receipt purged A's copy", func() bool {
-				_, ok, _ := a.Store().Get(e.ID())
-				return !ok
-			})
-			if _, ok, _ := b.Store().Get(e.ID()); ok {
-				t.Error("B still holds the envelope after bob's receipt")
-			}
-			// Nothing came back to A from its own publish: A's envelope is
-			// not owed to the uplink it came from (B's arrival is from B's
-			// uplink), and A received nothing it sent.
-			// The arrival is counted when its PUBACK is sent, just after
-			// the store applied it.
-			eventually(t, "A counted the receipt", func() bool { return status(a).Received >= 1 })
-			if s := status(a); s.Received != 1 { // the receipt
-				t.Errorf("A received %d from upstream, want 1 (the receipt)", s.Received)
-			}
-			eventually(t, "both queues empty", func() bool { return status(a).Queued == 0 && status(b).Queued == 0 })
+			deliverAcross(t, br.start(t), "auto")
 		})
 	}
+	// Mosquitto speaks MQTT 5 and is used so with "auto" everywhere else.
+	t.Run("mosquitto-3.1.1", func(t *testing.T) {
+		t.Parallel()
+		deliverAcross(t, uplinktest.Mosquitto(t), "3.1.1")
+	})
+}
+
+func deliverAcross(t *testing.T, broker *uplinktest.Broker, protocol string) {
+	a, b, bob, inbox := twoRelaysSpeaking(t, broker, protocol)
+	if protocol != "auto" && (status(a).Protocol != protocol || status(b).Protocol != protocol) {
+		t.Fatalf("relays speak MQTT %q and %q, want %s", status(a).Protocol, status(b).Protocol, protocol)
+	}
+	e := relaytest.Message(bob.Tag, codec.PrioNormal, 120)
+	send(t, a, e.Encode())
+	eventually(t, "bob received the envelope on B", func() bool { return inbox.has(e.ID()) })
+	if _, ok, _ := a.Store().Get(e.ID()); !ok {
+		t.Fatal("A dropped its copy before any receipt")
+	}
+
+	receipt := codec.SignReceipt(bob.Key, []codec.ID{e.ID()}).Envelope(600, codec.PrioUrgent)
+	send(t, b, receipt.Encode())
+	eventually(t, "the receipt purged A's copy", func() bool {
+		_, ok, _ := a.Store().Get(e.ID())
+		return !ok
+	})
+	if _, ok, _ := b.Store().Get(e.ID()); ok {
+		t.Error("B still holds the envelope after bob's receipt")
+	}
+	// Nothing came back to A from its own publish: A's envelope is
+	// not owed to the uplink it came from (B's arrival is from B's
+	// uplink), and A received nothing it sent.
+	// The arrival is counted when its PUBACK is sent, just after
+	// the store applied it.
+	eventually(t, "A counted the receipt", func() bool { return status(a).Received >= 1 })
+	if s := status(a); s.Received != 1 { // the receipt
+		t.Errorf("A received %d from upstream, want 1 (the receipt)", s.Received)
+	}
+	eventually(t, "both queues empty", func() bool { return status(a).Queued == 0 && status(b).Queued == 0 })
 }
 
 // Relay A is offline (broker unreachable) while 1,000 envelopes queue; when

@@ -1,0 +1,312 @@
+package uplink
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	paho5 "github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session"
+	"github.com/eclipse/paho.golang/paho/session/state"
+	"github.com/gorilla/websocket"
+)
+
+// packetTimeout bounds how long an MQTT 5 publish may wait for a slot
+// under the broker's Receive Maximum and then for its PUBACK, and a
+// SUBSCRIBE for its SUBACK. A broker silent that long is gone: keep-alive
+// would end the connection about then too.
+const packetTimeout = 2 * keepAlive
+
+// client5 is a connection in MQTT 5 (eclipse/paho.golang). Every publish
+// carries a message expiry interval: the envelope's remaining ttl, so a
+// broker drops what waits for an offline relay beyond its life.
+//
+// paho.golang's Publish blocks until the PUBACK. To keep max_inflight
+// publishes in flight and in order, client5 sends with PublishMethod_AsyncSend
+// from one goroutine at a time (mu), and learns of each PUBACK through its
+// session state (hook), which paho hands every publish's response channel.
+type client5 struct {
+	c     *paho5.Client
+	state *state.State // in memory, per connection: the store is the queue
+	conn  net.Conn
+	ctx   context.Context
+
+	mu   sync.Mutex // serializes publishes; guards next
+	next *token5    // the token of the publish being handed to paho
+}
+
+// hook is the session state with each publish's response routed to its
+// token.
+type hook struct {
+	*state.State
+	c *client5
+}
+
+func (h hook) AddToSession(ctx context.Context, p session.Packet, resp chan<- packets.ControlPacket) error {
+	if _, ok := p.(*packets.Publish); !ok {
+		return h.State.AddToSession(ctx, p, resp)
+	}
+	tok := h.c.next // set by publish, which holds h.c.mu
+	mine := make(chan packets.ControlPacket, 1)
+	if err := h.State.AddToSession(ctx, p, mine); err != nil {
+		return err
+	}
+	// The state answers every stored publish: its PUBACK, or an empty
+	// packet when it is closed (disconnect closes it).
+	go func() {
+		r := <-mine
+		tok.finish(r)
+		select {
+		case resp <- r:
+		default:
+		}
+	}()
+	return nil
+}
+
+// dial5 connects in MQTT 5 with clean start off and a session that never
+// expires, so the broker keeps subscriptions and arrivals as with 3.1.1.
+func dial5(ctx context.Context, u *Uplink, onMessage func(message), lost func(error)) (broker, bool, error) {
+	conn, err := dialNet(ctx, u)
+	if err != nil {
+		return nil, false, err
+	}
+	cl := &client5{state: state.NewInMemory(), conn: conn, ctx: ctx}
+	conn = bufConn{conn, bufio.NewReaderSize(conn, 16<<10)}
+	var lostOnce sync.Once
+	cl.c = paho5.NewClient(paho5.ClientConfig{
+		ClientID:                   u.clientID,
+		Conn:                       conn,
+		Session:                    hook{cl.state, cl},
+		EnableManualAcknowledgment: true,
+		PacketTimeout:              packetTimeout,
+		OnPublishReceived: []func(paho5.PublishReceived) (bool, error){
+			func(pr paho5.PublishReceived) (bool, error) {
+				onMessage(message5{pr.Packet, cl.c})
+				return true, nil
+			},
+		},
+		OnClientError: func(err error) { lostOnce.Do(func() { lost(err) }) },
+		OnServerDisconnect: func(d *paho5.Disconnect) {
+			lostOnce.Do(func() { lost(fmt.Errorf("broker disconnected: reason %#x", d.ReasonCode)) })
+		},
+	})
+	expiry := uint32(math.MaxUint32) // the session never expires
+	recv := uint16(maxUnacked)       // so the broker never sends more unacknowledged
+	cp := &paho5.Connect{
+		KeepAlive:  uint16(keepAlive / time.Second),
+		ClientID:   u.clientID,
+		CleanStart: false,
+		Properties: &paho5.ConnectProperties{SessionExpiryInterval: &expiry, ReceiveMaximum: &recv},
+	}
+	if u.cfg.Username != "" {
+		cp.UsernameFlag, cp.Username = true, u.cfg.Username
+	}
+	if u.cfg.Password != "" {
+		cp.PasswordFlag, cp.Password = true, []byte(u.cfg.Password)
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	ca, err := cl.c.Connect(cctx, cp)
+	if err != nil {
+		conn.Close()
+		cl.state.Close()
+		if ctx.Err() != nil {
+			return nil, false, context.Cause(ctx)
+		}
+		switch {
+		case ca == nil: // no CONNACK, or one that is not MQTT 5
+			return nil, false, fmt.Errorf("%w: %w", errNotMQTT5, err)
+		case ca.ReasonCode == 0x84: // unsupported protocol version
+			return nil, false, fmt.Errorf("%w: reason %#x", errNotMQTT5, ca.ReasonCode)
+		}
+		return nil, false, fmt.Errorf("refused: reason %#x: %w", ca.ReasonCode, err)
+	}
+	return cl, ca.SessionPresent, nil
+}
+
+// dialNet opens the network connection for an mqtt, mqtts, ws or wss url.
+func dialNet(ctx context.Context, u *Uplink) (net.Conn, error) {
+	p, err := url.Parse(u.cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	switch p.Scheme {
+	case "mqtt":
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", p.Host)
+	case "mqtts":
+		d := tls.Dialer{Config: u.tls}
+		return d.DialContext(ctx, "tcp", p.Host)
+	}
+	d := websocket.Dialer{TLSClientConfig: u.tls, Subprotocols: []string{"mqtt"}, HandshakeTimeout: connectTimeout}
+	ws, resp, err := d.DialContext(ctx, u.cfg.URL, http.Header{})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &wsConn{Conn: ws}, nil
+}
+
+func (c *client5) protocol() string { return protocol5 }
+
+func (c *client5) publish(topic string, retain bool, payload []byte, ttlSeconds uint32) token {
+	tok := &token5{done: make(chan struct{})}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next = tok
+	_, err := c.c.PublishWithOptions(c.ctx, &paho5.Publish{
+		QoS: 1, Topic: topic, Retain: retain, Payload: payload,
+		Properties: &paho5.PublishProperties{MessageExpiry: &ttlSeconds},
+	}, paho5.PublishOptions{Method: paho5.PublishMethod_AsyncSend})
+	c.next = nil
+	if err != nil && !errors.Is(err, paho5.ErrNetworkErrorAfterStored) { // stored: the state answers it
+		tok.fail(err)
+	}
+	return tok
+}
+
+func (c *client5) subscribe(ctx context.Context, filters []string) (map[string]int, error) {
+	s := &paho5.Subscribe{}
+	for _, f := range filters {
+		s.Subscriptions = append(s.Subscriptions, paho5.SubscribeOptions{Topic: f, QoS: 1})
+	}
+	sa, err := c.c.Subscribe(ctx, s)
+	if sa == nil {
+		return nil, err
+	}
+	refused := make(map[string]int)
+	for i, code := range sa.Reasons {
+		if code >= 0x80 && i < len(filters) {
+			refused[filters[i]] = int(code)
+		}
+	}
+	return refused, nil
+}
+
+func (c *client5) unsubscribe(ctx context.Context, filters []string) error {
+	_, err := c.c.Unsubscribe(ctx, &paho5.Unsubscribe{Topics: filters})
+	return err
+}
+
+func (c *client5) disconnect(quiesce time.Duration) {
+	if quiesce > 0 {
+		c.c.Disconnect(&paho5.Disconnect{ReasonCode: 0}) // normal: the session stays
+	}
+	c.conn.Close()
+	t := time.NewTimer(connectTimeout)
+	defer t.Stop()
+	select {
+	case <-c.c.Done():
+	case <-t.C:
+	}
+	c.state.Close() // answers every publish still awaiting its PUBACK
+}
+
+// token5 completes at a publish's PUBACK.
+type token5 struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+func (t *token5) Done() <-chan struct{} { return t.done }
+func (t *token5) Error() error          { <-t.done; return t.err }
+
+func (t *token5) fail(err error) {
+	t.once.Do(func() { t.err = err; close(t.done) })
+}
+
+func (t *token5) finish(r packets.ControlPacket) {
+	var err error
+	switch {
+	case r.Type == 0:
+		err = errors.New("connection ended before the PUBACK")
+	case r.Type != packets.PUBACK:
+		err = fmt.Errorf("packet type %d instead of PUBACK", r.Type)
+	default:
+		// 0x10, no matching subscribers, is a success.
+		if code := r.Content.(*packets.Puback).ReasonCode; code >= 0x80 {
+			err = fmt.Errorf("publish refused: reason %#x", code)
+		}
+	}
+	t.once.Do(func() { t.err = err; close(t.done) })
+}
+
+// message5 is a publish from an MQTT 5 broker.
+type message5 struct {
+	p *paho5.Publish
+	c *paho5.Client
+}
+
+func (m message5) Topic() string   { return m.p.Topic }
+func (m message5) Payload() []byte { return m.p.Payload }
+func (m message5) Ack()            { m.c.Ack(m.p) }
+
+// bufConn reads through a buffer: paho.golang reads each packet's header
+// and body with separate small reads.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// wsConn is a WebSocket connection as a net.Conn carrying MQTT in binary
+// messages.
+type wsConn struct {
+	*websocket.Conn
+	rmu sync.Mutex // guards r
+	r   io.Reader  // the message being read
+	wmu sync.Mutex // one writer at a time
+}
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for {
+		if c.r == nil {
+			_, r, err := c.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *wsConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
+}
