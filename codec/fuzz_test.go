@@ -136,7 +136,7 @@ func FuzzVerifyAuthToken(f *testing.F) {
 
 // fuzzTargets lists every fuzz target, so that TestFuzzSeeds fails when one
 // has no committed seeds.
-var fuzzTargets = []string{"FuzzDecodeEnvelope", "FuzzDecodeReceipt", "FuzzDecodeBundleRequest", "FuzzParseDIDKey", "FuzzParseTag", "FuzzVerifyAuthToken"}
+var fuzzTargets = []string{"FuzzDecodeEnvelope", "FuzzDecodeReceipt", "FuzzDecodeBundleRequest", "FuzzParseDIDKey", "FuzzParseTag", "FuzzVerifyAuthToken", "FuzzReadStream"}
 
 // maxSeedBytes keeps the oversize catalogue entries (64 KiB and more) out of
 // the committed corpus; the catalogue test covers them.
@@ -191,6 +191,11 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 	}
 	for _, c := range codectest.BadAuthTokens {
 		add("FuzzVerifyAuthToken", "bad-"+c.Name, c.Username, c.Password)
+	}
+	add("FuzzReadStream", "good-empty", []byte{})
+	add("FuzzReadStream", "good-stream", unhex(t, codectest.GoodStream))
+	for _, c := range codectest.BadStreams {
+		add("FuzzReadStream", "bad-"+c.Name, c.Bytes())
 	}
 	return seeds
 }
