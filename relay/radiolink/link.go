@@ -31,6 +31,8 @@ type Driver interface {
 
 // Store is what a link needs of the relay's store; *store.Store is one.
 type Store interface {
+	Pending(link string, afterSeq uint64, limit int) ([]store.Item, error)
+	Get(id codec.ID) (store.Item, bool, error)
 	PendingPrio(link string, prio codec.Prio, afterSeq uint64, limit int) ([]store.Item, uint64, error)
 	MarkSent(link string, ids ...codec.ID) error
 }
@@ -98,8 +100,13 @@ type Options struct {
 	AckWait          time.Duration // first wait for acks; default 2 × full-frame airtime + ack delay + 1 s
 	MaxBackoff       time.Duration // cap of the doubling retransmission wait; default 5 min
 	PollInterval     time.Duration // store polled this often besides Poke; default 250 ms
-	Seed             uint64        // randomness (delays, address); 0: random
-	Logger           *slog.Logger  // default slog.Default()
+	// AntiEntropyInterval: a summary of what is held here goes to the
+	// neighbours this often when the link is idle (and always when a
+	// neighbour appears); default 30 min; negative: no anti-entropy
+	// summaries from this link (it still answers its neighbours').
+	AntiEntropyInterval time.Duration
+	Seed                uint64       // randomness (delays, address); 0: random
+	Logger              *slog.Logger // default slog.Default()
 }
 
 // Stats count a link's work since New.
@@ -117,7 +124,10 @@ type Stats struct {
 	HopLimited                            uint64        // owed envelopes not sent: hops would pass MaxHops
 	BeaconsSent, BeaconsReceived          uint64
 	NacksSent, FragmentsResent            uint64
-	Neighbours                            int // known now
+	Summaries, SummaryFrames              uint64 // anti-entropy: summaries started here, their frames
+	SummariesRead                         uint64 // our summaries a neighbour read and answered
+	Pushed                                uint64 // envelopes sent because a reconciliation showed a neighbour lacks them
+	Neighbours                            int    // known now
 }
 
 // Link runs one radio. Safe for concurrent use; create with New, then
@@ -148,6 +158,18 @@ type Link struct {
 	nextXfer   uint16
 	nacks      [][]byte // NACK frames to send
 	stats      Stats
+
+	// anti-entropy (antientropy.go)
+	held        map[codec.ID]time.Time // envelopes stored here → expiry
+	heldOrder   []codec.ID
+	indexedSeq  uint64 // owed list read through this Seq
+	ae          *aeSession
+	aeMeet      time.Time // a summary for a new neighbour is due; zero: none
+	aeDue       time.Time // the next periodic summary
+	readers     map[readerKey]*reader
+	pushes      map[codec.ID]*pushState
+	pushByShort map[radio.ShortID]codec.ID
+	controls    [][]byte // done frames to send
 }
 
 // outState is the retransmission state of one owed envelope.
@@ -212,6 +234,9 @@ func New(opts Options) (*Link, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
+	if opts.AntiEntropyInterval == 0 {
+		opts.AntiEntropyInterval = DefaultAntiEntropyInterval
+	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -233,6 +258,11 @@ func New(opts Options) (*Link, error) {
 		flows:      map[codec.Tag]*flow{},
 		transfers:  map[uint16][]byte{},
 		nextXfer:   uint16(rng.IntN(radio.MaxTransferID + 1)),
+
+		held:        map[codec.ID]time.Time{},
+		readers:     map[readerKey]*reader{},
+		pushes:      map[codec.ID]*pushState{},
+		pushByShort: map[radio.ShortID]codec.ID{},
 	}, nil
 }
 
@@ -252,6 +282,7 @@ func (l *Link) Start() {
 	l.cancel = cancel
 	l.mu.Lock()
 	l.beaconDue = time.Now().Add(l.jitter(0, 3*time.Second))
+	l.aeDue = time.Now().Add(l.jitter(l.opts.AntiEntropyInterval/2, l.opts.AntiEntropyInterval))
 	l.mu.Unlock()
 	l.wg.Add(2)
 	go func() { defer l.wg.Done(); l.sendLoop(ctx) }()
@@ -324,8 +355,17 @@ func (l *Link) heardNeighbour(addr uint16, snr float64, now time.Time) *neighbou
 		if due := now.Add(l.jitter(200*time.Millisecond, 2*time.Second)); due.Before(l.beaconDue) {
 			l.beaconDue = due
 		}
+		// Every owed envelope is due again, once the two have compared
+		// what they hold: the one with the lower address sends its
+		// summary at once (the other reads it).
+		wait := meetWait(l.opts.Modulation)
 		for _, st := range l.out {
-			st.nextTry = now
+			st.nextTry = now.Add(wait)
+		}
+		if l.opts.Address < addr && l.opts.AntiEntropyInterval > 0 {
+			if due := now.Add(l.jitter(100*time.Millisecond, 500*time.Millisecond)); l.aeMeet.IsZero() || due.Before(l.aeMeet) {
+				l.aeMeet = due
+			}
 		}
 	}
 	n.lastHeard, n.snrDB = now, snr
@@ -339,6 +379,13 @@ func (l *Link) jitter(lo, hi time.Duration) time.Duration {
 		return lo
 	}
 	return lo + time.Duration(l.rng.Int64N(int64(hi-lo)))
+}
+
+// meetWait is how long owed envelopes wait after a neighbour appears, so
+// that the summary exchange can tell which of them it already holds: a
+// beacon answer, two summary frames and a done frame, with room.
+func meetWait(m radio.Modulation) time.Duration {
+	return 2*time.Second + 4*m.Airtime(radio.RNodeSingleMTU) + maxAckDelay(m)
 }
 
 // ackGap is how long the channel is left quiet after an envelope so that

@@ -105,10 +105,17 @@ func (l *Link) onPacket(p radio.Packet) {
 						st.acked[f.Sender] = true
 					}
 				}
+				if id, ok := l.pushByShort[s]; ok && l.pushes[id].to == f.Sender {
+					l.donePush(id)
+				}
 			}
 		case radio.ControlBeacon:
 			l.stats.BeaconsReceived++
 			n.filter = slices.Clone(f.Data)
+		case radio.ControlSummary:
+			l.onSummary(f.Sender, f, now)
+		case radio.ControlDone:
+			l.onDone(f.Sender, f, now)
 		}
 		l.mu.Unlock()
 		l.Poke()
@@ -123,6 +130,9 @@ func (l *Link) onEnvelope(raw []byte, snrDB float64) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		now := time.Now()
+		if (err == nil || errors.Is(err, store.ErrDuplicate)) && decodeErr == nil {
+			l.hold(id, now.Add(time.Duration(e.TTL)*time.Second))
+		}
 		switch {
 		case err == nil:
 			l.stats.Received++

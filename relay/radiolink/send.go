@@ -101,6 +101,12 @@ func (l *Link) next(now time.Time) (*job, time.Duration) {
 		l.mu.Unlock()
 		return &job{frames: [][]byte{frame}, prio: codec.PrioUrgent, sent: func(time.Time, time.Duration) { l.stats.AcksSent++ }}, 0
 	}
+	if len(l.controls) > 0 {
+		frame := l.controls[0]
+		l.controls = l.controls[1:]
+		l.mu.Unlock()
+		return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) {}}, 0
+	}
 	if len(l.nacks) > 0 {
 		frame := l.nacks[0]
 		l.nacks = l.nacks[1:]
@@ -132,14 +138,35 @@ func (l *Link) next(now time.Time) (*job, time.Duration) {
 		return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) { l.stats.BeaconsSent++ }}, 0
 	}
 	l.prune(now)
+	l.prunePushes(now)
+	if j := l.nextSummary(now, false); j != nil {
+		l.mu.Unlock()
+		return j, 0
+	}
 	wake := l.beaconDue.Sub(now)
 	if len(l.acks) > 0 {
 		wake = min(wake, l.acksDue.Sub(now))
 	}
+	if !l.aeMeet.IsZero() {
+		wake = min(wake, l.aeMeet.Sub(now))
+	}
 	l.mu.Unlock()
 
+	l.indexOwed(now)
 	j, w := l.nextEnvelope(now)
-	return j, min(wake, w)
+	if j != nil {
+		return j, 0
+	}
+	pj, pw := l.nextPush(now)
+	if pj != nil {
+		return pj, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if j := l.nextSummary(now, true); j != nil {
+		return j, 0
+	}
+	return nil, min(wake, w, pw, l.aeDue.Sub(now))
 }
 
 // nextEnvelope looks at the owed envelopes, urgent first, marks sent those
@@ -316,14 +343,7 @@ func (l *Link) envelopeJob(it store.Item) *job {
 			l.opts.Store.MarkSent(l.opts.Name, it.ID)
 			return &job{prio: it.Envelope.Prio, sent: func(time.Time, time.Duration) {}}
 		}
-		if _, ok := l.transfers[st.transfer]; !ok {
-			if len(l.xferOrder) >= maxTransfers {
-				delete(l.transfers, l.xferOrder[0])
-				l.xferOrder = l.xferOrder[1:]
-			}
-			l.xferOrder = append(l.xferOrder, st.transfer)
-		}
-		l.transfers[st.transfer] = raw
+		l.keepTransfer(st.transfer, raw)
 	}
 	l.mu.Unlock()
 	return &job{frames: frames, prio: it.Envelope.Prio, sent: func(now time.Time, air time.Duration) {
@@ -343,6 +363,18 @@ func (l *Link) envelopeJob(it store.Item) *job {
 		st.nextTry = now.Add(l.jitter(wait*3/4, wait*5/4))
 		l.chargeFlow(e.To, air, now)
 	}}
+}
+
+// keepTransfer keeps a fragmented envelope for NACKs. Called with mu held.
+func (l *Link) keepTransfer(xfer uint16, raw []byte) {
+	if _, ok := l.transfers[xfer]; !ok {
+		if len(l.xferOrder) >= maxTransfers {
+			delete(l.transfers, l.xferOrder[0])
+			l.xferOrder = l.xferOrder[1:]
+		}
+		l.xferOrder = append(l.xferOrder, xfer)
+	}
+	l.transfers[xfer] = raw
 }
 
 // nextHop chooses the neighbour to send an envelope to directly, or 0 to
