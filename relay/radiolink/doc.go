@@ -30,6 +30,13 @@
 //     lately, so one busy flow cannot starve the others; the ledger's
 //     priority shares keep the last of the budget for urgent traffic.
 //
-// Not here yet: directed forwarding by beacon filters (filters are sent and
-// kept, not used to route) and anti-entropy between relays that meet.
+//   - Directed forwarding. An envelope whose tag a live neighbour's beacon
+//     filter claims goes in a directed frame to that neighbour alone and is
+//     done when it acks; after 3 unacked tries it is flooded. Receipts and
+//     fragmented envelopes always flood; an envelope that reached the relay
+//     serving its tag goes no further.
+//   - Anti-entropy (antientropy.go). Relays that meet, and every
+//     AntiEntropyInterval when idle, compare what they hold with a rateless
+//     IBLT summary over salted short ids (radio.Sketch) and push only what
+//     the other lacks.
 package radiolink
