@@ -10,10 +10,12 @@
 //     durable). The sender marks an envelope sent (store.MarkSent) only
 //     once every neighbour it knows has acked it, and at least one has;
 //     until then it retransmits with a doubling, jittered wait.
+//
 //   - Neighbours are learned from beacons (relay address and a Bloom filter
 //     of the tags it serves, every BeaconInterval and in answer to a new
 //     neighbour) and from acks; one silent for NeighbourTimeout is
 //     forgotten.
+//
 //   - Managed flooding. An envelope heard on the air is stored with from =
 //     HeardFrom(link), so it is owed to this radio too: the relay
 //     rebroadcasts it with hops + 1 after a random delay that grows with the
@@ -22,8 +24,10 @@
 //     more hops (a neighbour already rebroadcast it). Duplicates are
 //     suppressed by the store's seen set; the store refuses hops > max_hops
 //     and the link does not send an envelope past it.
+//
 //   - Receipts are envelopes like any other: they flood back, and each relay's
 //     store deletes the copies they name.
+//
 //   - Rate shaping. Among owed envelopes of one priority the link sends
 //     next the one whose flow (recipient tag: sealed sender hides the
 //     source, the tag is what a relay can see) used the least airtime
@@ -35,6 +39,7 @@
 //     done when it acks; after 3 unacked tries it is flooded. Receipts and
 //     fragmented envelopes always flood; an envelope that reached the relay
 //     serving its tag goes no further.
+//
 //   - Anti-entropy (antientropy.go). Relays that meet, and every
 //     AntiEntropyInterval when idle, compare what they hold with a rateless
 //     IBLT summary over salted short ids (radio.Sketch) and push only what
