@@ -44,6 +44,40 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// BenchmarkPutBacklog measures Puts into a store that already holds
+// 50,000 envelopes over 1,000 tags, from 64 concurrent writers (group
+// commits of dozens, as a busy relay sees): what a commit costs once the
+// indexes are large. Run it with a fixed -benchtime (e.g. 5000x) so that
+// the fill happens once per count.
+func BenchmarkPutBacklog(b *testing.B) {
+	const stored, tags, writers = 50_000, 1000, 64
+	s := openTest(b, Options{Links: []string{"uplink:0"}})
+	fill(b, s, stored, 256, func(i int) *codec.Envelope { return newEnv(tagOf2(i%tags), codec.Prio(i%3), 3600) })
+	envs := make([]*codec.Envelope, b.N)
+	for i := range envs {
+		envs[i] = newEnv(tagOf2(i%tags), codec.Prio(i%3), 3600)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	commits0, alloc0 := s.commits.Load(), pageAlloc(s)
+	b.ResetTimer()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+				if _, err := s.Put(envs[i], LinkLocal); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	reportWrites(b, s, commits0, alloc0)
+}
+
 // reportWrites reports the bytes of pages each commit dirtied, which bbolt
 // writes and fsyncs (the meta page aside), per commit and per Put.
 func reportWrites(b *testing.B, s *Store, commits0 uint64, alloc0 int64) {

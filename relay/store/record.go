@@ -40,9 +40,10 @@ var (
 //	1: ages in nanoseconds, per-tag eviction index (bucket "evicttag").
 //	2: ages in whole seconds, no "evicttag" (the tag index carries expiry),
 //	   one-byte size overhead in records, every stored envelope in "tag".
-//	3: records in an append-only log keyed by seq ("log") with an id → seq
-//	   index ("id"); indexes point by seq; seen ids are tombstones in the
-//	   log, which is also the order of forgetting them (no "seenexp").
+//	3: records in an append-only log keyed by seq ("log") with an index
+//	   id[:8] ‖ seq ("id"); indexes point by seq; seen ids are tombstones
+//	   in the log, which is also the order of forgetting them (no
+//	   "seenexp"); owed lists are bitmaps of 256 seqs per key.
 const schemaVersion = 3
 
 // Record layout, the value in bucketLog under its seq. All integers
