@@ -18,6 +18,7 @@ The relay:
   relay [--config FILE] [--data DIR] [--mqtt ADDR]   run the relay (--pprof ADDR: profiles)
   status [--data DIR] [--config FILE] [--json]       show a running relay's state and uplinks
   config check FILE                                  validate a config file
+  store check|compact|export|import [--data DIR]     maintain a stopped relay's store (cairn store help)
 
 A handheld (keystore in --home DIR, $CAIRN_HOME or ~/.cairn; --relay mqtt://HOST:PORT):
   id new|show [--qr]                                 make or show your identity and contact card
@@ -46,6 +47,8 @@ func main() {
 		err = runStatus(args)
 	case "config":
 		err = runConfig(args)
+	case "store":
+		err = runStore(args)
 	case "bench":
 		err = runBench(args)
 	case "id":
