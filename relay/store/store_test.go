@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -474,22 +475,25 @@ func TestScanPrio(t *testing.T) {
 
 // Open refuses a file of another format version, naming both versions.
 func TestOpenRefusesUnknownFormat(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := Open(Options{Path: path, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustPut(t, s, newEnv(tagOf(1), codec.PrioNormal, 3600), LinkLocal)
-	s.Close()
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaSchema, u64(1)) })
-	db.Close()
-	_, err = Open(Options{Path: path, Logger: quiet})
-	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "version 1") {
-		t.Errorf("Open of a version-1 file = %v, want ErrFormat naming version 1", err)
+	for _, version := range []uint64{1, 2, schemaVersion + 1} {
+		path := filepath.Join(t.TempDir(), "store.db")
+		s, err := Open(Options{Path: path, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, newEnv(tagOf(1), codec.PrioNormal, 3600), LinkLocal)
+		s.Close()
+		db, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaSchema, u64(version)) })
+		db.Close()
+		_, err = Open(Options{Path: path, Logger: quiet})
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", version)) ||
+			!strings.Contains(err.Error(), fmt.Sprintf("only %d", schemaVersion)) {
+			t.Errorf("Open of a version-%d file = %v, want ErrFormat naming versions %d and %d", version, err, version, schemaVersion)
+		}
 	}
 }
 
