@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"syscall"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -30,6 +31,8 @@ func refusal(err error) (packets.Code, string) {
 		return codeNotAuthorized, codec.Reason(err)
 	case errors.Is(err, store.ErrQuota):
 		return codeQuotaExceeded, "quota"
+	case errors.Is(err, syscall.ENOSPC): // the store's disk is full: nothing was written
+		return codeQuotaExceeded, "disk_full"
 	case errors.Is(err, store.ErrTooLarge), errors.Is(err, codec.ErrTooLarge):
 		return codeQuotaExceeded, "too_large"
 	case errors.Is(err, store.ErrExpired):
