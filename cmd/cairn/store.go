@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"go.etcd.io/bbolt"
 
@@ -279,6 +280,7 @@ func importReason(err error) string {
 		{store.ErrTooLarge, "too_large"},
 		{store.ErrExpired, "expired"},
 		{store.ErrHopLimit, "hop_limit"},
+		{syscall.ENOSPC, "disk_full"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.name
