@@ -29,8 +29,11 @@ const (
 	envMemory      = "CAIRN_STORE_MEMORY"
 	envMemoryChild = "CAIRN_STORE_MEMORY_CHILD"
 	envMemoryLinks = "CAIRN_STORE_MEMORY_LINKS" // comma-separated Options.Links of the child
-	memEnvelopes   = 100_000
-	memTags        = 1000
+	// CAIRN_STORE_MEMORY_COMPACT=1 compacts the file (Compact) before the
+	// child measures.
+	envMemoryCompact = "CAIRN_STORE_MEMORY_COMPACT"
+	memEnvelopes     = 100_000
+	memTags          = 1000
 )
 
 func TestMemory100k(t *testing.T) {
@@ -65,6 +68,13 @@ func memory100k(t *testing.T, links []string) {
 	s.Close()
 	fi, _ := os.Stat(path)
 	t.Logf("file %.1f MiB", float64(fi.Size())/(1<<20))
+	if os.Getenv(envMemoryCompact) != "" {
+		c, err := Compact(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("compacted: file %.1f MiB → %.1f MiB", float64(c.Before)/(1<<20), float64(c.After)/(1<<20))
+	}
 	for _, mode := range []string{"freelist-sync", "no-freelist-sync"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envMemoryChild+"="+path, "CAIRN_STORE_FREELIST="+mode,
