@@ -166,7 +166,11 @@ func (l *Link) next(now time.Time) (*job, time.Duration) {
 	if j := l.nextSummary(now, true); j != nil {
 		return j, 0
 	}
-	return nil, min(wake, w, pw, l.aeDue.Sub(now))
+	wake = min(wake, w, pw)
+	if l.opts.AntiEntropyInterval > 0 { // off, aeDue stays where Start put it: long past
+		wake = min(wake, l.aeDue.Sub(now))
+	}
+	return nil, wake
 }
 
 // nextEnvelope looks at the owed envelopes, urgent first, marks sent those

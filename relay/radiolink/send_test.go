@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,6 +121,52 @@ func TestUrgentFirstUnderShortBudget(t *testing.T) {
 	}
 }
 
+// TestIdleLinkSleeps: a link with nothing to send looks at the store about
+// once per PollInterval, also with anti-entropy off (a negative
+// AntiEntropyInterval once made the sender spin).
+func TestIdleLinkSleeps(t *testing.T) {
+	t.Parallel()
+	for _, ae := range []time.Duration{-1, 0} {
+		t.Run(fmt.Sprintf("AntiEntropyInterval=%v", ae), func(t *testing.T) {
+			t.Parallel()
+			ledger, err := radio.NewLedger(1, 0, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := newMemStore()
+			drv := newFakeDriver()
+			const poll = 50 * time.Millisecond
+			l, err := radiolink.New(radiolink.Options{
+				Name: "radio:0", Driver: drv, Modulation: fastMod, Ledger: ledger, Store: st,
+				Ingest:              func(_ []byte, _ string, done func(codec.ID, error)) { done(codec.ID{}, store.ErrClosed) },
+				PollInterval:        poll,
+				AntiEntropyInterval: ae,
+				Seed:                1,
+				Logger:              relaytest.Logger(t),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Start()
+			t.Cleanup(func() { l.Close() })
+			// A neighbour, so that the link has someone to send to.
+			beacon, _ := radio.AppendBeacon(nil, 0x0b, nil)
+			drv.rx <- radio.Packet{Data: beacon, SNRdB: 5}
+			time.Sleep(200 * time.Millisecond) // its beacon answer and the first look at the store
+			before := st.calls.Load()
+			const idle = time.Second
+			time.Sleep(idle)
+			// Each look is PendingPrio for three priorities and Pending: allow
+			// four times as many looks as polls, for pokes and timers.
+			n, most := st.calls.Load()-before, 4*4*int64(idle/poll)
+			if n > most {
+				t.Fatalf("%d store calls in %v idle, want at most %d", n, idle, most)
+			}
+			t.Logf("%d store calls in %v idle", n, idle)
+		})
+	}
+}
+
 // clock is a settable time source for a Ledger, safe for concurrent use.
 type clock struct {
 	mu sync.Mutex // guards t
@@ -197,6 +244,8 @@ func (d *fakeDriver) nextEnvelope(t *testing.T, within time.Duration) *codec.Env
 // memStore is an in-memory radiolink.Store of one link: envelopes in Seq
 // order, each owed until MarkSent. Safe for concurrent use.
 type memStore struct {
+	calls atomic.Int64 // Pending, PendingPrio and Get calls
+
 	mu    sync.Mutex // guards items and sent
 	items []store.Item
 	sent  map[codec.ID]bool
@@ -219,6 +268,7 @@ func (s *memStore) owed() int {
 }
 
 func (s *memStore) Pending(link string, afterSeq uint64, limit int) ([]store.Item, error) {
+	s.calls.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []store.Item
@@ -231,6 +281,7 @@ func (s *memStore) Pending(link string, afterSeq uint64, limit int) ([]store.Ite
 }
 
 func (s *memStore) PendingPrio(link string, prio codec.Prio, afterSeq uint64, limit int) ([]store.Item, uint64, error) {
+	s.calls.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []store.Item
@@ -250,6 +301,7 @@ func (s *memStore) PendingPrio(link string, prio codec.Prio, afterSeq uint64, li
 }
 
 func (s *memStore) Get(id codec.ID) (store.Item, bool, error) {
+	s.calls.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, it := range s.items {
