@@ -61,8 +61,8 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	t.Logf("disk full after %d envelopes of %d bytes: PUBACK %#x %q", len(acked), bodyBytes, code, reason)
-	if code != 0x97 || !strings.Contains(reason, "no space left on device") {
-		t.Fatalf("PUBACK %#x %q at disk full, want 0x97 (quota exceeded), no space left on device", code, reason)
+	if code != 0x97 || reason != "relay storage: disk_full" || strings.Contains(reason, cfg.DataDir) {
+		t.Fatalf("PUBACK %#x %q at disk full, want 0x97 (quota exceeded), \"relay storage: disk_full\", no paths", code, reason)
 	}
 	if len(acked) < (diskBytes-fillerBytes)/bodyBytes/4 {
 		t.Fatalf("full after only %d envelopes", len(acked))

@@ -120,29 +120,14 @@ func New(opts Options) (*Relay, error) {
 		return nil, err
 	}
 	r.did = codec.FormatDIDKey(key.Public().(ed25519.PublicKey))
-	var links []string
-	for i := range cfg.Uplinks {
-		links = append(links, uplink.LinkName(i))
+	so := StoreOptions(cfg)
+	so.Now = opts.Now
+	so.OnStored = func(it store.Item) {
+		r.onStored(it)
+		r.uplink.Poke()
 	}
-	links = append(links, radioLinkNames(cfg)...)
-	st, err := store.Open(store.Options{
-		Path:             filepath.Join(cfg.DataDir, storeFile),
-		MaxTTL:           cfg.Store.MaxTTL.D(),
-		MaxHops:          uint8(cfg.Store.MaxHops),
-		MaxEnvelopeBytes: int(cfg.Store.MaxEnvelopeBytes),
-		MaxTotalBytes:    int64(cfg.Store.MaxTotalBytes),
-		MaxTagBytes:      int64(cfg.Store.MaxTagBytes),
-		MaxAuthKeys:      cfg.Store.MaxAuthKeys,
-		NoGroupCommit:    !cfg.Store.GroupCommit,
-		SweepInterval:    cfg.Store.SweepInterval.D(),
-		Now:              opts.Now,
-		Links:            links,
-		OnStored: func(it store.Item) {
-			r.onStored(it)
-			r.uplink.Poke()
-		},
-		Logger: log.With("component", "store"),
-	})
+	so.Logger = log.With("component", "store")
+	st, err := store.Open(so)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +201,33 @@ func (r *Relay) addListeners() error {
 	}
 	return nil
 }
+
+// StoreOptions returns the options the relay opens its store with for cfg:
+// the file in the data directory, the configured limits, and one link per
+// uplink and radio. Tools that open the store without a relay (cairn store
+// import) use them too, so that what they store is owed to the same links.
+func StoreOptions(cfg *config.Config) store.Options {
+	var links []string
+	for i := range cfg.Uplinks {
+		links = append(links, uplink.LinkName(i))
+	}
+	links = append(links, radioLinkNames(cfg)...)
+	return store.Options{
+		Path:             StorePath(cfg),
+		MaxTTL:           cfg.Store.MaxTTL.D(),
+		MaxHops:          uint8(cfg.Store.MaxHops),
+		MaxEnvelopeBytes: int(cfg.Store.MaxEnvelopeBytes),
+		MaxTotalBytes:    int64(cfg.Store.MaxTotalBytes),
+		MaxTagBytes:      int64(cfg.Store.MaxTagBytes),
+		MaxAuthKeys:      cfg.Store.MaxAuthKeys,
+		NoGroupCommit:    !cfg.Store.GroupCommit,
+		SweepInterval:    cfg.Store.SweepInterval.D(),
+		Links:            links,
+	}
+}
+
+// StorePath is where the relay keeps its store for cfg.
+func StorePath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, storeFile) }
 
 // Serve starts accepting clients and returns at once.
 func (r *Relay) Serve() error {

@@ -80,14 +80,20 @@ func (s *session) ackLoop() {
 	defer s.r.wg.Done()
 	for p := range s.acks {
 		err := <-p.result
-		code, _ := refusal(err)
+		code, reason := refusal(err)
 		ack := packets.Packet{
 			FixedHeader: packets.FixedHeader{Type: packets.Puback},
 			PacketID:    p.packetID,
 			ReasonCode:  code.Code,
 		}
-		if code.Code >= codeUnspecified.Code {
-			ack.Properties.ReasonString = err.Error()
+		switch {
+		case code.Code < codeUnspecified.Code:
+		case reason == "internal" || reason == "disk_full":
+			// The detail names files on the relay: it goes to the log,
+			// and the client learns only what happened.
+			ack.Properties.ReasonString = "relay storage: " + reason
+		default:
+			ack.Properties.ReasonString = err.Error() // about the client's own bytes
 		}
 		if err := s.cl.WritePacket(ack); err != nil {
 			s.r.log.Debug("puback not sent", "client", s.cl.ID, "err", err)

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,15 +22,10 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/config"
-	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/store"
-	"github.com/cairnmesh/cairn/relay/uplink"
 )
-
-// storeFileName is the store's name in the data directory, as the relay
-// opens it (relay.storeFile).
-const storeFileName = "cairn.db"
 
 const storeUsage = `usage: cairn store COMMAND [--config FILE] [--data DIR]
 
@@ -73,7 +67,7 @@ func runStore(args []string) error {
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
-	path := filepath.Join(cfg.DataDir, storeFileName)
+	path := relay.StorePath(cfg)
 	var err error
 	switch cmd {
 	case "check":
@@ -292,29 +286,12 @@ func importReason(err error) string {
 	return "error: " + err.Error()
 }
 
-// storeOptions are the store options relay.New uses for cfg: the same
-// limits, and the same links, so that what import stores is owed to each
-// uplink and radio.
+// storeOptions are the store options relay.New uses for cfg, so that what
+// import stores is owed to each uplink and radio.
 func storeOptions(cfg *config.Config, log *slog.Logger) store.Options {
-	var links []string
-	for i := range cfg.Uplinks {
-		links = append(links, uplink.LinkName(i))
-	}
-	for i := range cfg.Radios {
-		links = append(links, radiolink.LinkName(i))
-	}
-	return store.Options{
-		Path:             filepath.Join(cfg.DataDir, storeFileName),
-		MaxTTL:           cfg.Store.MaxTTL.D(),
-		MaxHops:          uint8(cfg.Store.MaxHops),
-		MaxEnvelopeBytes: int(cfg.Store.MaxEnvelopeBytes),
-		MaxTotalBytes:    int64(cfg.Store.MaxTotalBytes),
-		MaxTagBytes:      int64(cfg.Store.MaxTagBytes),
-		MaxAuthKeys:      cfg.Store.MaxAuthKeys,
-		SweepInterval:    cfg.Store.SweepInterval.D(),
-		Links:            links,
-		Logger:           log,
-	}
+	o := relay.StoreOptions(cfg)
+	o.Logger = log
+	return o
 }
 
 // byteCount formats n bytes for people: 512 B, 1.5 KiB, 8.0 MiB.
