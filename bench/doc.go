@@ -17,5 +17,6 @@
 // Config.Inflight publishes awaiting their PUBACK (saturation).
 //
 // `cairn bench` is this package behind flags; bench/sidebyside runs it
-// against Cairn, Mosquitto and NATS in turn (`make bench`).
+// against Cairn, Mosquitto and NATS in turn (`make bench`); bench/growth
+// against a relay holding 1,000 to 1,000,000 envelopes (`make bench-growth`).
 package bench
