@@ -18,6 +18,8 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 BENCHCOUNT ?= 1
+GROWTH_SIZES  ?= 1000,10000,100000,1000000
+GROWTH_ROUNDS ?= 3
 DIST      := dist
 
 # Release targets: name suffix → GOOS/GOARCH/GOARM. The ARM variants are the
@@ -30,7 +32,7 @@ goarch_armv6 := arm
 goarm_armv7  := 7
 goarm_armv6  := 6
 
-.PHONY: help run build test deps lint vet fmt-check bench bench-go fuzz release release-check clean firmware firmware-test deb deb-check
+.PHONY: help run build test deps lint vet fmt-check bench bench-growth bench-go fuzz release release-check clean firmware firmware-test deb deb-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -72,6 +74,9 @@ firmware-test: ## firmware core unit tests on the host, and the cross build with
 
 bench: build ## Cairn, Mosquitto and NATS side by side on loopback, ~4 min (docs/performance.md)
 	GO=$(GO) scripts/bench.sh
+
+bench-growth: build ## relay cost with 1k–1M envelopes stored, ~5 min: docs/perf/growth.csv and .svg (docs/performance.md)
+	$(GO) run ./bench/growth -cairn bin/cairn -sizes "$(GROWTH_SIZES)" -rounds $(GROWTH_ROUNDS) -out docs/perf/growth
 
 bench-go: ## run every Go benchmark (BENCHTIME, BENCHCOUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
