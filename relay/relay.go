@@ -180,7 +180,7 @@ func New(opts Options) (*Relay, error) {
 func (r *Relay) addListeners() error {
 	m := r.cfg.MQTT
 	if m.Listen != "" {
-		if err := r.broker.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: m.Listen})); err != nil {
+		if err := r.addListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: m.Listen})); err != nil {
 			return fmt.Errorf("listening on %s: %w", m.Listen, err)
 		}
 	}
@@ -190,12 +190,12 @@ func (r *Relay) addListeners() error {
 			return fmt.Errorf("loading TLS key pair: %w", err)
 		}
 		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if err := r.broker.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: m.TLSListen, TLSConfig: tc})); err != nil {
+		if err := r.addListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: m.TLSListen, TLSConfig: tc})); err != nil {
 			return fmt.Errorf("listening on %s: %w", m.TLSListen, err)
 		}
 	}
 	if m.WSListen != "" {
-		if err := r.broker.AddListener(newWSListener("ws", m.WSListen, nil)); err != nil {
+		if err := r.addListener(newWSListener("ws", m.WSListen, nil)); err != nil {
 			return fmt.Errorf("listening on %s: %w", m.WSListen, err)
 		}
 	}
