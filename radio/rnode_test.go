@@ -215,9 +215,25 @@ func TestRNodeWedgedThenRevived(t *testing.T) {
 }
 
 // TestRNodePacing sends a burst at a modem that queues one packet: every
-// frame must arrive, none dropped by the modem.
+// frame must arrive, in order, none dropped by the modem. Timeouts are
+// generous (a loaded machine may answer READY late; pacing, not wedge
+// detection, is under test here), and on failure every counter is logged.
 func TestRNodePacing(t *testing.T) {
-	_, fa, a, _, c := pair(t, radiotest.FakeRNodeOptions{Queue: 1})
+	b := newBench(t)
+	opts := radiotest.FakeRNodeOptions{Queue: 1}
+	fa, fc := b.modem(1, opts), b.modem(2, opts)
+	b.air.Connect(1, 2, radiotest.Link{})
+	patient := func(o *radio.RNodeOptions) { o.ReplyTimeout = 5 * time.Second }
+	a, c := b.driver(fa, patient), b.driver(fc, patient)
+	wait(t, a, radio.StateReady)
+	wait(t, c, radio.StateReady)
+	t.Cleanup(func() {
+		if t.Failed() {
+			sa, ea := a.Status()
+			t.Logf("air %+v; sender %v (%v) %+v, its modem %+v; receiver %+v, its modem %+v",
+				b.air.Stats(), sa, ea, a.Stats(), fa.Stats(), c.Stats(), fc.Stats())
+		}
+	})
 	const n = 8
 	done := make(chan error, 1)
 	go func() {
@@ -229,9 +245,22 @@ func TestRNodePacing(t *testing.T) {
 		}
 		done <- nil
 	}()
-	for i := range n {
-		if p := recv(t, c); p.Data[0] != byte(i) {
-			t.Fatalf("frame %d carries %d", i, p.Data[0])
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(30 * time.Second) // a send that failed is logged: the sender's last error
+	for i := 0; i < n; {
+		select {
+		case p := <-c.Receive():
+			if p.Data[0] != byte(i) {
+				t.Fatalf("frame %d carries %d", i, p.Data[0])
+			}
+			i++
+		case <-tick.C:
+			if d := fa.Stats().QueueDrops; d != 0 { // the failure pacing prevents: fail at once
+				t.Fatalf("modem dropped %d frames", d)
+			}
+		case <-timeout:
+			t.Fatalf("frame %d not received in 30 s", i)
 		}
 	}
 	if err := <-done; err != nil {
