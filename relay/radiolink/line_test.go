@@ -20,6 +20,12 @@ import (
 // link scales with airtime, so SF9 (390 ms) behaves the same, 3.3× slower.
 const lineSF = 7
 
+// lineBeacon is the beacon interval in the tests. A relay answers a new
+// neighbour's beacon at once, but at 20 % loss a beacon and its answer are
+// both lost often enough that finding neighbours waits for the next
+// interval; 5 s (a 4-byte beacon is 36 ms at SF7) keeps that short.
+const lineBeacon = 5 * time.Second
+
 // line is three relays A–B–C over simulated air, each with its own fake
 // RNode on a pty; A and C are out of range of each other.
 type line struct {
@@ -40,9 +46,9 @@ func startLine(t *testing.T, loss float64, seed uint64, flood bool) *line {
 	}
 	// Neighbours from beacons: A and C know B, B knows both. At 20 % loss
 	// (and A and C, hidden from each other, colliding at B) a beacon and
-	// its answer can both be lost: allow three beacon intervals.
+	// its answer can both be lost: allow ten beacon intervals.
 	want := []int{1, 2, 1}
-	waitFor(t, 50*time.Second, "neighbours", func() bool {
+	waitFor(t, 10*lineBeacon, "neighbours", func() bool {
 		for i, r := range l.relays {
 			if len(r.Radios()[0].Neighbours()) != want[i] {
 				return false
@@ -84,7 +90,7 @@ func (l *line) start(t *testing.T, i int, tune func(*radiolink.Options)) *relay.
 	}}
 	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t).With("relay", string(rune('A'+i))),
 		RadioTuning: func(_ int, o *radiolink.Options) {
-			o.BeaconInterval = 15 * time.Second
+			o.BeaconInterval = lineBeacon
 			o.Address = uint16(0xA0 + i)
 			o.Seed = l.seed + uint64(i)
 			if tune != nil {
@@ -146,6 +152,7 @@ func TestLineABC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time radio test")
 	}
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		loss  float64
@@ -218,15 +225,27 @@ func TestLineABC(t *testing.T) {
 				return true
 			})
 			purged := time.Since(start)
-			// Let the flood settle: every link has nothing left owed.
-			waitFor(t, 40*time.Second, "links to settle", func() bool {
-				for _, r := range l.relays {
-					if n, _, _ := r.Store().Owed(r.Radios()[0].Name()); n != 0 {
-						return false
-					}
+			// Let the flood settle: every link has nothing left owed. Usually
+			// seconds; but what is left last (mostly the receipt at B) needs
+			// the acks of both A and C, hidden from each other, at 20 % loss a
+			// try often misses one, and each try waits 1.5 × longer (2.4 s,
+			// 3.6 s, …): seven tries take 50 s.
+			var owed [3]int
+			settled := func() bool {
+				for i, r := range l.relays {
+					owed[i], _, _ = r.Store().Owed(r.Radios()[0].Name())
 				}
-				return true
-			})
+				return owed == [3]int{}
+			}
+			for deadline := time.Now().Add(90 * time.Second); !settled(); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					for i, r := range l.relays {
+						t.Logf("relay %c: owes %d; %+v", 'A'+i, owed[i], r.Radios()[0].Stats())
+					}
+					t.Fatalf("links not settled %v after the receipt purged A and B", time.Since(start)-purged)
+				}
+			}
+			t.Logf("links settled %v after the receipt purged A and B", (time.Since(start) - purged).Round(time.Millisecond))
 
 			var total time.Duration
 			var air [3]time.Duration
