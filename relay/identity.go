@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
 )
 
 // relayKeyFile holds the relay's identity key in the data directory: the
@@ -36,40 +38,10 @@ func loadRelayKey(dir string) (ed25519.PrivateKey, error) {
 	}
 	seed := make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
-	if err := writeFileAtomic(path, []byte(hex.EncodeToString(seed)+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(hex.EncodeToString(seed)+"\n")); err != nil {
 		return nil, fmt.Errorf("writing relay key: %w", err)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
-}
-
-// writeFileAtomic replaces path with data (mode 0600) so that a crash
-// leaves either the old file or the new one: temporary file, fsync,
-// rename, fsync directory.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // DID is the relay's did:key.

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
 )
 
 // relayIDFile holds the relay id in the data directory: 12 lower-case hex
@@ -33,37 +35,8 @@ func RelayID(dir string) (string, error) {
 	var raw [6]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
-	if err := writeFileAtomic(path, []byte(id+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("writing relay id: %w", err)
 	}
 	return id, nil
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one: temporary file, fsync, rename, fsync directory.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
 )
 
 // MaxTags bounds each of the two tag sets an uplink subscribes for. At the
@@ -236,7 +237,7 @@ func (t *Tags) flush() error {
 	}
 	t.dirty = false
 	t.mu.Unlock()
-	if err := writeFileAtomic(t.path, b.Bytes()); err != nil {
+	if err := atomicfile.Write(t.path, b.Bytes()); err != nil {
 		t.mu.Lock()
 		t.dirty = true
 		t.mu.Unlock()

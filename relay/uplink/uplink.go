@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
 	"github.com/cairnmesh/cairn/relay/store"
 )
 
@@ -202,7 +203,7 @@ func (g *Group) flushResend(always bool) error {
 	for _, u := range g.ups {
 		u.resend.appendTo(&b, u.name)
 	}
-	if err := writeFileAtomic(filepath.Join(g.opts.DataDir, resendFile), b.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(g.opts.DataDir, resendFile), b.Bytes()); err != nil {
 		return fmt.Errorf("writing uplink resend schedule: %w", err)
 	}
 	return nil
