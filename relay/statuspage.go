@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairnmesh/cairn/relay/config"
 	"github.com/cairnmesh/cairn/relay/uplink"
 )
 
@@ -48,7 +49,7 @@ func (r *Relay) serveStatusPage(w http.ResponseWriter, _ *http.Request) {
 		Uplinks:   r.Uplinks(),
 		Generated: time.Now().Format("2006-01-02 15:04:05 MST"),
 		Store: storeLine{
-			Count: ss.Count, Bytes: humanBytes(ss.Bytes), Quota: humanBytes(int64(r.cfg.Store.MaxTotalBytes)),
+			Count: ss.Count, Bytes: config.ByteSize(ss.Bytes).Human(), Quota: r.cfg.Store.MaxTotalBytes.Human(),
 			Evicted: ss.Evicted, Expired: ss.Expired, Deleted: ss.Deleted,
 		},
 	}
@@ -73,7 +74,7 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 		return humanDuration(time.Since(t)) + " ago"
 	},
 	"dur":   func(d time.Duration) string { return d.Round(time.Second).String() },
-	"bytes": humanBytes,
+	"bytes": func(n int64) string { return config.ByteSize(n).Human() },
 	"pct": func(used, budget time.Duration) int {
 		if budget <= 0 {
 			return 0
@@ -152,18 +153,4 @@ func humanDuration(d time.Duration) string {
 	}
 	days := d / (24 * time.Hour)
 	return fmt.Sprintf("%dd %dh", days, (d-days*24*time.Hour)/time.Hour)
-}
-
-// humanBytes is n in the largest binary unit that keeps it at least 1.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

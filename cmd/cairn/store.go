@@ -101,9 +101,9 @@ func storeCheck(w io.Writer, path string) error {
 	if err != nil {
 		return fmt.Errorf("checking %s: %w", path, err)
 	}
-	fmt.Fprintf(w, "store %s: format %d, %s on disk\n", path, rep.Format, byteCount(rep.FileBytes))
+	fmt.Fprintf(w, "store %s: format %d, %s on disk\n", path, rep.Format, config.ByteSize(rep.FileBytes).Human())
 	fmt.Fprintf(w, "envelopes %d (%s), %d expired not yet swept; %d seen ids; %d tags; %d auth keys\n",
-		rep.Envelopes, byteCount(rep.Bytes), rep.Expired, rep.Seen, rep.Tags, rep.AuthKeys)
+		rep.Envelopes, config.ByteSize(rep.Bytes).Human(), rep.Expired, rep.Seen, rep.Tags, rep.AuthKeys)
 	for _, l := range slices.Sorted(maps.Keys(rep.Owed)) {
 		fmt.Fprintf(w, "link %s owes %d\n", l, rep.Owed[l])
 	}
@@ -126,7 +126,7 @@ func storeCompact(w io.Writer, path string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "compacted %s: %s → %s\n", path, byteCount(c.Before), byteCount(c.After))
+	fmt.Fprintf(w, "compacted %s: %s → %s\n", path, config.ByteSize(c.Before).Human(), config.ByteSize(c.After).Human())
 	return nil
 }
 
@@ -165,7 +165,7 @@ func storeExport(out *os.File, log io.Writer, path string) error {
 	if err != nil {
 		return fmt.Errorf("exporting %s: %w", path, err)
 	}
-	fmt.Fprintf(log, "exported %d envelopes (%s) from %s\n", n, byteCount(int64(bytes)), path)
+	fmt.Fprintf(log, "exported %d envelopes (%s) from %s\n", n, config.ByteSize(int64(bytes)).Human(), path)
 	return nil
 }
 
@@ -292,18 +292,4 @@ func storeOptions(cfg *config.Config, log *slog.Logger) store.Options {
 	o := relay.StoreOptions(cfg)
 	o.Logger = log
 	return o
-}
-
-// byteCount formats n bytes for people: 512 B, 1.5 KiB, 8.0 MiB.
-func byteCount(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -108,3 +108,11 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("got %v, want not-exist", err)
 	}
 }
+
+func TestByteSizeHuman(t *testing.T) {
+	for n, want := range map[ByteSize]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 8 << 20: "8.0 MiB", 3 << 30: "3.0 GiB"} {
+		if got := n.Human(); got != want {
+			t.Errorf("%d: got %q, want %q", n, got, want)
+		}
+	}
+}

@@ -56,3 +56,19 @@ func (s ByteSize) MarshalText() ([]byte, error) {
 	}
 	return []byte(strconv.FormatInt(int64(s), 10) + "B"), nil
 }
+
+// Human returns s for people, in the largest binary unit that keeps it at
+// least 1, with one decimal: "512 B", "1.5 KiB", "8.0 MiB".
+func (s ByteSize) Human() string {
+	const unit = 1024
+	n := int64(s)
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
