@@ -236,7 +236,7 @@ func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 	w.evict.FillPercent = fillEvict
 	w.authAge.FillPercent = fillAppend
 	owed := tx.Bucket(bucketOwed)
-	for _, l := range s.opts.Links {
+	for _, l := range s.linkNames() {
 		b := owed.Bucket([]byte(l))
 		b.FillPercent = fillAppend
 		w.owed[l] = b

@@ -20,7 +20,7 @@ func (s *Store) PendingPrio(link string, prio codec.Prio, afterSeq uint64, limit
 		return nil, afterSeq, err
 	}
 	defer s.leave()
-	if !s.links[link] {
+	if !s.hasLink(link) {
 		return nil, afterSeq, fmt.Errorf("pending for link %q: not in Options.Links", link)
 	}
 	if prio > codec.PrioUrgent {
@@ -66,7 +66,7 @@ func (s *Store) Owed(link string) (count int, bytes int64, err error) {
 		return 0, 0, err
 	}
 	defer s.leave()
-	if !s.links[link] {
+	if !s.hasLink(link) {
 		return 0, 0, fmt.Errorf("owed by link %q: not in Options.Links", link)
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {

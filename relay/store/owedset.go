@@ -69,7 +69,7 @@ func owes(b *bbolt.Bucket, seq uint64) bool {
 // eachOwed calls fn with the seqs the list b owes above afterSeq, in
 // order, until fn returns false or an error.
 func eachOwed(b *bbolt.Bucket, afterSeq uint64, fn func(seq uint64) (bool, error)) error {
-	if afterSeq == ^uint64(0) {
+	if afterSeq == ^uint64(0) || b == nil { // nil: the link was dropped meanwhile (SetLinks)
 		return nil
 	}
 	from := afterSeq + 1

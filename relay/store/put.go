@@ -251,7 +251,7 @@ func (s *Store) PutReceiptAsync(e *codec.Envelope, ids []codec.ID, from string, 
 		return
 	}
 	onward := false
-	for _, l := range s.opts.Links {
+	for _, l := range s.linkNames() {
 		onward = onward || l != from
 	}
 	r.fn = func(w *writer) error {

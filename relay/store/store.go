@@ -174,7 +174,9 @@ type Store struct {
 	opts  Options
 	db    *bbolt.DB
 	log   *slog.Logger
-	links map[string]bool
+
+	linksMu sync.RWMutex    // guards links and opts.Links, which SetLinks replaces
+	links   map[string]bool // opts.Links as a set
 
 	ageBase  time.Duration // store age checkpointed in the file, read at Open
 	openedAt time.Duration // opts.Now() at Open
