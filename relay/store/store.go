@@ -171,9 +171,9 @@ type Stats struct {
 // Store is the durable store-and-forward queue. It is safe for concurrent
 // use. The zero value is not usable: call Open.
 type Store struct {
-	opts  Options
-	db    *bbolt.DB
-	log   *slog.Logger
+	opts Options
+	db   *bbolt.DB
+	log  *slog.Logger
 
 	linksMu sync.RWMutex    // guards links and opts.Links, which SetLinks replaces
 	links   map[string]bool // opts.Links as a set
