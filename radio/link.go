@@ -19,6 +19,7 @@ import (
 //	beacon   71 ss ss                tag filter (0 … 64 bytes) of the tags sender s serves
 //	summary  72 ss ss                salt, set size, first cell, cells (1 … 20 × 12 bytes): anti-entropy
 //	done     73 ss ss oo oo          salt, status, wanted salted ids (0 … 30 × 8 bytes): s has read o's summary
+//	serves   74 ss ss                routing tags (1 … 31 × 8 bytes) sender s serves, for a neighbour's uplink
 const (
 	linkVersion = 0x40 // 01 in the top two bits
 
@@ -31,6 +32,7 @@ const (
 	ControlBeacon  = 0x1 // a relay announces itself and the tags it serves
 	ControlSummary = 0x2 // anti-entropy: part of a relay's summary of what it holds
 	ControlDone    = 0x3 // anti-entropy: a relay has read a summary (or gives up on it)
+	ControlServes  = 0x4 // a relay without an uplink lists tags it serves, exactly (beacons carry only a filter)
 
 	// wholeDirected in the low nibble of a whole frame's first byte: a
 	// 2-byte next-hop address follows; only that neighbour takes it.
@@ -48,6 +50,8 @@ const (
 	MaxAckIDs    = (MaxFrameBytes - ControlHeaderBytes) / ShortIDBytes // 31
 	// MaxBeaconFilter bounds a beacon's tag filter.
 	MaxBeaconFilter = 64
+	// MaxServesTags routing tags fit one serves frame.
+	MaxServesTags = (MaxFrameBytes - ControlHeaderBytes) / codec.TagSize // 31
 
 	// MaxWholeEnvelope fits one frame of MaxFrameBytes.
 	MaxWholeEnvelope = MaxFrameBytes - WholeHeaderBytes // 253
@@ -73,13 +77,13 @@ type LinkFrame struct {
 	Type     byte
 	Directed bool   // whole: for neighbour To only
 	To       uint16 // whole, directed: the next hop; done: whose summary was read
-	Control  byte   // control: ControlAck, ControlBeacon, ControlSummary or ControlDone
+	Control  byte   // control: ControlAck, ControlBeacon, ControlSummary, ControlDone or ControlServes
 	Transfer uint16 // fragment, nack: 0 … MaxTransferID
 	Sender   uint16 // fragment, control: the sender; nack: the sender of the transfer
 	Index    uint8  // fragment
 	Last     uint8  // fragment: index of the last fragment
 	Base     uint8  // nack: index of bit 0
-	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap; ack: short ids; beacon: the filter; summary, done: after the header
+	Data     []byte // whole: the envelope; fragment: its data; nack: the bitmap; ack: short ids; beacon: the filter; serves: tags; summary, done: after the header
 }
 
 // Append encodes f after dst. It does not check f; DecodeLinkFrame does.
@@ -192,6 +196,10 @@ func DecodeLinkFrame(b []byte) (LinkFrame, error) {
 			case st == DoneGaveUp && len(f.Data) > doneHeaderBytes:
 				return bad("done: gave up, yet wants ids")
 			}
+		case ControlServes:
+			if n == 0 || n%codec.TagSize != 0 {
+				return bad("serves of %d bytes, not 1 … %d tags", n, MaxServesTags)
+			}
 		default:
 			return bad("control %d", f.Control)
 		}
@@ -272,4 +280,28 @@ func AppendBeacon(dst []byte, sender uint16, filter TagFilter) ([]byte, error) {
 		return nil, fmt.Errorf("beacon: filter of %d bytes exceeds %d", len(filter), MaxBeaconFilter)
 	}
 	return LinkFrame{Type: LinkControl, Control: ControlBeacon, Sender: sender, Data: filter}.Append(dst), nil
+}
+
+// AppendServes appends a serves frame from sender listing tags (1 …
+// MaxServesTags routing tags it serves), so that a neighbour with an
+// uplink can subscribe for them (docs/uplink.md, "Serving the tags radio
+// neighbours announce").
+func AppendServes(dst []byte, sender uint16, tags []codec.Tag) ([]byte, error) {
+	if len(tags) == 0 || len(tags) > MaxServesTags {
+		return nil, fmt.Errorf("serves: %d tags, want 1 … %d", len(tags), MaxServesTags)
+	}
+	data := make([]byte, 0, len(tags)*codec.TagSize)
+	for _, t := range tags {
+		data = append(data, t[:]...)
+	}
+	return LinkFrame{Type: LinkControl, Control: ControlServes, Sender: sender, Data: data}.Append(dst), nil
+}
+
+// ServedTags lists the tags of a decoded serves frame.
+func ServedTags(f LinkFrame) []codec.Tag {
+	out := make([]codec.Tag, 0, len(f.Data)/codec.TagSize)
+	for i := 0; i+codec.TagSize <= len(f.Data); i += codec.TagSize {
+		out = append(out, codec.Tag(f.Data[i:i+codec.TagSize]))
+	}
+	return out
 }

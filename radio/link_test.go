@@ -23,7 +23,14 @@ func linkSeeds() map[string][]byte {
 	sum, _ := NewSketch(0x01020304, nil).Frame(1)
 	summary, _ := AppendSummary(nil, 0x0007, sum)
 	done, _ := AppendDone(nil, 0x0009, Done{Of: 7, Salt: 0x01020304, Status: DonePartial, Wants: []uint64{1, 2}})
+	serves, _ := AppendServes(nil, 0x00A1, []codec.Tag{{1, 2, 3, 4, 5, 6, 7, 8}, {0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7}})
+	servesFull, _ := AppendServes(nil, 0xFFFF, make([]codec.Tag, MaxServesTags))
 	return map[string][]byte{
+		"serves":         serves,
+		"serves-full":    servesFull,
+		"serves-empty":   {0x74, 0x00, 0xA1},
+		"serves-ragged":  append(slices.Clone(serves), 9),
+		"control-5":      {0x75, 0x00, 0x07, 1, 2, 3, 4, 5, 6, 7, 8},
 		"directed":       directed,
 		"directed-short": {0x41, 0, 0xA2},
 		"summary":        summary,
@@ -62,6 +69,11 @@ func FuzzDecodeLinkFrame(f *testing.F) {
 			r := NewReassembler(ReassemblyOptions{MaxBytes: 64 << 10})
 			if _, err := r.Add(fr); err != nil && fr.Last < 255 {
 				t.Logf("add: %v", err)
+			}
+		}
+		if fr.Type == LinkControl && fr.Control == ControlServes {
+			if again, err := AppendServes(nil, fr.Sender, ServedTags(fr)); err != nil || !bytes.Equal(again, b) {
+				t.Fatalf("serves %x: tags encode to %x, %v", b, again, err)
 			}
 		}
 		if fr.Type == LinkNack {
@@ -262,14 +274,54 @@ func TestControlFrames(t *testing.T) {
 	}
 
 	for _, bad := range [][]byte{
-		{0x70, 0xBE},                // short header
-		{0x70, 0xBE, 0xEF},          // ack without ids
-		{0x70, 0xBE, 0xEF, 1, 2, 3}, // ack of 3 bytes
-		{0x72, 0xBE, 0xEF},          // control 2 reserved
-		append([]byte{0x71, 0, 1}, make([]byte, 65)...), // filter too long
+		{0x70, 0xBE},                               // short header
+		{0x70, 0xBE, 0xEF},                         // ack without ids
+		{0x70, 0xBE, 0xEF, 1, 2, 3},                // ack of 3 bytes
+		{0x72, 0xBE, 0xEF},                         // summary without cells
+		{0x74, 0xBE, 0xEF},                         // serves without tags
+		{0x74, 0xBE, 0xEF, 1, 2, 3},                // serves of 3 bytes
+		{0x75, 0xBE, 0xEF, 1, 2, 3, 4, 5, 6, 7, 8}, // control 5 reserved
+		{0x7F, 0xBE, 0xEF},                         // control F reserved
+		append([]byte{0x74, 0, 1}, make([]byte, 8*(MaxServesTags+1))...), // 32 tags: longer than a frame
+		append([]byte{0x71, 0, 1}, make([]byte, 65)...),                  // filter too long
 	} {
 		if _, err := DecodeLinkFrame(bad); !errors.Is(err, ErrBadLinkFrame) {
 			t.Errorf("%x: %v", bad, err)
+		}
+	}
+}
+
+// TestServesFrame: the serves frame of docs/radio.md both ways — encoded
+// from tags to the documented bytes, decoded from them to the same tags —
+// and its bounds.
+func TestServesFrame(t *testing.T) {
+	tags := []codec.Tag{{1, 2, 3, 4, 5, 6, 7, 8}, {0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7}}
+	const vector = "7400a1" + "0102030405060708" + "f0f1f2f3f4f5f6f7"
+	b, err := AppendServes(nil, 0x00A1, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hex.EncodeToString(b); got != vector {
+		t.Fatalf("serves %s, want %s", got, vector)
+	}
+	raw, _ := hex.DecodeString(vector)
+	f, err := DecodeLinkFrame(raw)
+	if err != nil || f.Type != LinkControl || f.Control != ControlServes || f.Sender != 0x00A1 {
+		t.Fatalf("decoded %+v, %v", f, err)
+	}
+	if got := ServedTags(f); !slices.Equal(got, tags) {
+		t.Fatalf("tags %x, want %x", got, tags)
+	}
+	full, err := AppendServes(nil, 1, make([]codec.Tag, MaxServesTags))
+	if err != nil || len(full) != ControlHeaderBytes+8*MaxServesTags || len(full) > MaxFrameBytes {
+		t.Fatalf("31 tags: %d bytes, %v", len(full), err)
+	}
+	if _, err := DecodeLinkFrame(full); err != nil {
+		t.Fatalf("31 tags: %v", err)
+	}
+	for _, n := range []int{0, MaxServesTags + 1} {
+		if _, err := AppendServes(nil, 1, make([]codec.Tag, n)); err == nil {
+			t.Errorf("serves of %d tags encoded", n)
 		}
 	}
 }
