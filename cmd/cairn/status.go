@@ -165,15 +165,33 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 		}
 	}
 	for _, u := range rep.Uplinks {
-		state := "disconnected"
-		if u.Connected {
-			state = "connected"
-		}
-		fmt.Fprintf(w, "  %s %s: %s; queued %d (%d bytes); published %d, received %d; %d subscriptions (%d served, %d watched tags); last success %s\n",
-			u.Link, u.URL, state, u.Queued, u.QueuedBytes, u.Published, u.Received,
+		fmt.Fprintf(w, "  %s %s: %s; queued %d (%d bytes); published %d (%d resent), received %d; resending %d%s; %d subscriptions (%d served, %d watched tags); last success %s\n",
+			u.Link, u.URL, uplinkState(u), u.Queued, u.QueuedBytes, u.Published, u.Resent, u.Received,
+			u.Resending, resendDropped(u.ResendDropped),
 			u.Subscriptions, u.ServedTags, u.WatchedTags, ago(u.LastSuccess))
 		if u.LastError != "" {
 			fmt.Fprintf(w, "    last error %s: %s\n", ago(u.LastErrorAt), strings.TrimSpace(u.LastError))
 		}
 	}
+}
+
+// uplinkState says whether an uplink is connected and in which MQTT
+// version: the one in use, or, when disconnected, the one last spoken.
+func uplinkState(u uplink.Status) string {
+	switch {
+	case u.Connected:
+		return "connected, MQTT " + u.Protocol
+	case u.Protocol != "":
+		return "disconnected (last MQTT " + u.Protocol + ")"
+	}
+	return "disconnected"
+}
+
+// resendDropped names the envelopes dropped from a resend schedule at its
+// bound, if any.
+func resendDropped(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d dropped at the bound)", n)
 }
