@@ -35,6 +35,11 @@ const (
 // receipt).
 const deliveryQueue = 64
 
+// maxReconnectInterval caps the wait between automatic reconnections, so
+// that a handheld is back within seconds of its relay (the MQTT library's
+// default backs off to 10 minutes).
+const maxReconnectInterval = 15 * time.Second
+
 // Options configure a Client. The zero value, or nil, gives the defaults.
 type Options struct {
 	Relay       string        // mqtt://host:port (or tcp://, mqtts://, ssl://, ws://, wss://); default DefaultRelay
@@ -43,6 +48,17 @@ type Options struct {
 	Timeout     time.Duration // for connecting; default DefaultTimeout
 	Logger      *slog.Logger  // default: discard. Warn: envelopes dropped; debug: each envelope handled
 	Now         func() time.Time
+	// OpenConn, if set, opens every connection to the relay in place of
+	// the MQTT library's own dialers; u is Relay in the library's form
+	// (ws://host/path for ws://). The web client gives it a browser
+	// WebSocket. nil dials TCP, TLS or WebSocket itself.
+	OpenConn func(u *url.URL) (net.Conn, error)
+	// DeliveryNotices makes Receive tell each sender, end to end, which of
+	// its messages arrived (deliver.go). Off by default.
+	DeliveryNotices bool
+	// OnDelivered, if set, is called from Receive with the envelope ids
+	// of messages we sent that a contact reports delivered.
+	OnDelivered func(from Contact, ids []codec.ID)
 }
 
 func (o *Options) withDefaults() Options {
@@ -183,7 +199,7 @@ func Dial(ctx context.Context, ks *Keystore, o *Options) (*Client, error) {
 }
 
 func (c *Client) mqttOptions() *mqtt.ClientOptions {
-	return mqtt.NewClientOptions().
+	mo := mqtt.NewClientOptions().
 		AddBroker(c.broker).
 		SetClientID(randomClientID()).
 		SetCleanSession(true).
@@ -191,7 +207,13 @@ func (c *Client) mqttOptions() *mqtt.ClientOptions {
 		SetConnectTimeout(c.opts.Timeout).
 		SetWriteTimeout(c.opts.Timeout).
 		SetKeepAlive(30 * time.Second).
+		SetMaxReconnectInterval(maxReconnectInterval).
 		SetOrderMatters(true)
+	if c.opts.OpenConn != nil {
+		open := c.opts.OpenConn
+		mo.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) { return open(u) })
+	}
+	return mo
 }
 
 func (c *Client) connect(ctx context.Context, mc mqtt.Client) error {
@@ -228,6 +250,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Connected reports whether the connection to the relay is up now; while
+// it is down, the client keeps reconnecting until Close.
+func (c *Client) Connected() bool { return c.mc.IsConnectionOpen() }
+
 // Keystore returns the client's keystore.
 func (c *Client) Keystore() *Keystore { return c.ks }
 
@@ -262,6 +288,9 @@ func (c *Client) onDelivery(_ mqtt.Client, m mqtt.Message) {
 // (FetchBundle): from the copy the contact published, or from the
 // contact's client if it is online; a contact card avoids the fetch.
 func (c *Client) Send(ctx context.Context, ref string, text []byte, prio codec.Prio) (Sent, error) {
+	if err := checkText(text); err != nil {
+		return Sent{}, err
+	}
 	ks := c.ks
 	ks.mu.Lock()
 	ct := ks.lookup(ref)
@@ -288,7 +317,7 @@ func (c *Client) Send(ctx context.Context, ref string, text []byte, prio codec.P
 			ct.bundle = b
 		}
 	}
-	env, err := c.encrypt(ct, text, prio)
+	env, err := ks.seal(ct, text, prio, c.ttlSeconds())
 	info := ct.info()
 	ks.mu.Unlock()
 	if err != nil {
@@ -300,10 +329,42 @@ func (c *Client) Send(ctx context.Context, ref string, text []byte, prio codec.P
 	return Sent{ID: env.ID(), To: info, Bytes: len(env.Encode())}, nil
 }
 
-// encrypt makes the envelope and persists the session before it can leave
-// the process. ks.mu held.
-func (c *Client) encrypt(ct *contact, text []byte, prio codec.Prio) (*codec.Envelope, error) {
-	ks := c.ks
+// Publish hands an envelope made by Keystore.Seal to the relay and returns
+// once the relay has it durably (the PUBACK). Publishing the same envelope
+// again is harmless: the relay takes a duplicate id as done.
+func (c *Client) Publish(ctx context.Context, e *codec.Envelope) error {
+	return c.publish(ctx, c.mc, e)
+}
+
+// Seal encrypts text for the contact ref (a did:key or a contact's name)
+// into an envelope living ttl (0: DefaultTTL), with the session state
+// saved before it returns, so that the envelope can be kept and published
+// later, any number of times (Client.Publish), with or without a relay at
+// hand now. It needs a session with the contact or its bundle (from a
+// contact card, or fetched with Client.FetchBundle); otherwise the error
+// wraps ErrNoBundle.
+func (ks *Keystore) Seal(ref string, text []byte, prio codec.Prio, ttl time.Duration) (*codec.Envelope, error) {
+	if err := checkText(text); err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ct := ks.lookup(ref)
+	if ct == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoContact, ref)
+	}
+	if len(ct.sessions) == 0 && ct.bundle == nil {
+		return nil, fmt.Errorf("%w for %s yet", ErrNoBundle, ct.pub.DID())
+	}
+	return ks.seal(ct, text, prio, uint32(min(ttl/time.Second, codec.MaxTTLSeconds)))
+}
+
+// seal makes the envelope and persists the session before it can leave
+// the process. ks.mu held; ct has a session or a bundle.
+func (ks *Keystore) seal(ct *contact, text []byte, prio codec.Prio, ttlSeconds uint32) (*codec.Envelope, error) {
 	if len(ct.sessions) == 0 {
 		opts := &ratchet.Options{Classical: ct.classical || !ct.bundle.HasKEM()}
 		s, err := ratchet.InitiateSession(ks.id, ct.bundle, opts)
@@ -319,11 +380,12 @@ func (c *Client) encrypt(ct *contact, text []byte, prio codec.Prio) (*codec.Enve
 	if err := ks.save(); err != nil {
 		return nil, err
 	}
-	return &codec.Envelope{Kind: codec.KindMessage, To: ct.pub.Tag(), TTL: c.ttlSeconds(), Prio: prio, Body: body}, nil
+	return &codec.Envelope{Kind: codec.KindMessage, To: ct.pub.Tag(), TTL: ttlSeconds, Prio: prio, Body: body}, nil
 }
 
 // Receive subscribes to the inbox and calls fn for each new message, after
-// its session is persisted and before it is acknowledged. With follow
+// its session is persisted and before it is acknowledged. Delivery notices
+// (deliver.go) go to Options.OnDelivered, not to fn. With follow
 // false it returns once everything the relay held when Receive started has
 // been handled; with follow it runs until ctx ends. Envelopes handled —
 // messages shown, duplicates, answered bundle requests, undecryptable
@@ -352,7 +414,9 @@ func (c *Client) Receive(ctx context.Context, follow bool, fn func(Message)) err
 		}
 	}
 	var acks []codec.ID
+	read := map[string][]codec.ID{} // sender → ids, for delivery notices
 	flush := func() error {
+		c.sendNotices(ctx, read)
 		if len(acks) == 0 {
 			return nil
 		}
@@ -380,7 +444,16 @@ func (c *Client) Receive(ctx context.Context, follow bool, fn func(Message)) err
 		}
 		msg, ack := c.handle(ctx, e, id)
 		if msg != nil {
-			fn(*msg)
+			if ids, control := parseControl(msg.Text); control {
+				if ids != nil && c.opts.OnDelivered != nil {
+					c.opts.OnDelivered(msg.From, ids)
+				}
+			} else {
+				fn(*msg)
+				if c.opts.DeliveryNotices {
+					read[msg.From.DID] = append(read[msg.From.DID], id)
+				}
+			}
 		}
 		if ack {
 			acks = append(acks, id)

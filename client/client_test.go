@@ -142,13 +142,10 @@ func TestHandleDuplicatesReorderLoss(t *testing.T) {
 	alice, _ := newKeystore(t, "")
 	bob, _ := newKeystore(t, "")
 	alice.AddContact(bob.Card(), "bob", false)
-	ac := &Client{ks: alice, opts: (&Options{}).withDefaults()}
 	bc := &Client{ks: bob, opts: (&Options{}).withDefaults(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var envs []*codec.Envelope
 	for _, text := range []string{"one", "two", "three", "four"} {
-		alice.mu.Lock()
-		e, err := ac.encrypt(alice.lookup("bob"), []byte(text), codec.PrioNormal)
-		alice.mu.Unlock()
+		e, err := alice.Seal("bob", []byte(text), codec.PrioNormal, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -121,13 +120,14 @@ var (
 )
 
 // Keystore is an identity with its prekeys, contacts, sessions and the
-// client's small bookkeeping, held in one file in a home directory and
-// rewritten crash-safely after every change. The zero value is not usable;
-// make one with CreateKeystore or OpenKeystore and Close it. Safe for
+// client's small bookkeeping, held in one file in a home directory (or in
+// another Storage) and rewritten crash-safely after every change. The zero
+// value is not usable; make one with CreateKeystore or OpenKeystore (or
+// CreateKeystoreIn, OpenKeystoreIn) and Close it. Safe for
 // concurrent use; the methods of Client take the same lock.
 type Keystore struct {
-	home string
-	lock *os.File // exclusive lock on home/lock while open
+	home string  // "" unless in a home directory
+	st   Storage // where the encoded keystore lives; nil once closed
 
 	mu         sync.Mutex // guards everything below
 	key        []byte     // XChaCha20-Poly1305 key; nil when not encrypted
@@ -158,14 +158,35 @@ func CreateKeystore(home string, passphrase []byte) (*Keystore, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("creating home: %w", err)
 	}
-	ks := &Keystore{home: home}
-	if err := ks.acquire(); err != nil {
+	st, err := openDirStorage(home)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(ks.path()); err == nil {
-		ks.release()
-		return nil, fmt.Errorf("%w: %s", ErrKeystoreExists, ks.path())
+	if _, err := os.Lstat(st.path()); err == nil {
+		st.Close()
+		return nil, fmt.Errorf("%w: %s", ErrKeystoreExists, st.path())
 	}
+	ks, err := CreateKeystoreIn(st, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	ks.home = home
+	return ks, nil
+}
+
+// CreateKeystoreIn makes a new identity and saves it in st, encrypted under
+// passphrase unless passphrase is empty. It refuses a Storage that already
+// holds something. The keystore owns st from then on, and closes it, on
+// failure too.
+func CreateKeystoreIn(st Storage, passphrase []byte) (*Keystore, error) {
+	if _, err := st.Load(); !errors.Is(err, fs.ErrNotExist) {
+		st.Close()
+		if err == nil {
+			err = ErrKeystoreExists
+		}
+		return nil, err
+	}
+	ks := &Keystore{st: st}
 	var err error
 	if ks.id, err = ratchet.GenerateIdentity(); err == nil {
 		ks.prekeys, err = ratchet.NewPrekeys(initialOneTimePrekeys)
@@ -177,7 +198,7 @@ func CreateKeystore(home string, passphrase []byte) (*Keystore, error) {
 		err = ks.save()
 	}
 	if err != nil {
-		ks.release()
+		st.Close()
 		return nil, err
 	}
 	return ks, nil
@@ -210,44 +231,43 @@ func deriveKey(passphrase []byte, p *kdfParams) ([]byte, error) {
 // OpenKeystore opens the keystore in home. passphrase is needed, and used,
 // only if it is encrypted.
 func OpenKeystore(home string, passphrase []byte) (*Keystore, error) {
-	ks := &Keystore{home: home}
 	if _, err := os.Stat(home); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w in %s", ErrNoKeystore, home)
 	}
-	if err := ks.acquire(); err != nil {
+	st, err := openDirStorage(home)
+	if err != nil {
 		return nil, err
 	}
+	ks, err := OpenKeystoreIn(st, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	ks.home = home
+	return ks, nil
+}
+
+// OpenKeystoreIn opens the keystore held in st; ErrNoKeystore when st holds
+// none. passphrase is needed, and used, only if it is encrypted. The
+// keystore owns st from then on, and closes it, on failure too.
+func OpenKeystoreIn(st Storage, passphrase []byte) (*Keystore, error) {
+	ks := &Keystore{st: st}
 	if err := ks.load(passphrase); err != nil {
-		ks.release()
+		st.Close()
 		return nil, err
 	}
 	return ks, nil
 }
 
-func (ks *Keystore) path() string { return filepath.Join(ks.home, keystoreName) }
-
 func (ks *Keystore) load(passphrase []byte) error {
-	f, err := os.Open(ks.path())
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w in %s", ErrNoKeystore, ks.home)
+	raw, err := ks.st.Load()
+	if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrNoKeystore) {
+		return fmt.Errorf("%w: %w", ErrNoKeystore, err)
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%w: %s has mode %#o", ErrInsecure, ks.path(), fi.Mode().Perm())
-	}
-	if fi.Size() > maxKeystoreBytes {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrBadKeystore, fi.Size(), maxKeystoreBytes)
-	}
-	raw := make([]byte, fi.Size())
-	if _, err := readFull(f, raw); err != nil {
-		return fmt.Errorf("reading keystore: %w", err)
+	if len(raw) > maxKeystoreBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrBadKeystore, len(raw), maxKeystoreBytes)
 	}
 	var kf keystoreFile
 	if err := decMode.Unmarshal(raw, &kf); err != nil {
@@ -276,18 +296,6 @@ func (ks *Keystore) load(passphrase []byte) error {
 		ks.kdf, ks.key = kf.KDF, key
 	}
 	return ks.decodeState(data)
-}
-
-func readFull(f *os.File, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := f.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // associatedData binds the header (format, KDF parameters, nonce) to the
@@ -401,54 +409,14 @@ func (ks *Keystore) save() error {
 	if err != nil {
 		panic("client: encoding keystore: " + err.Error())
 	}
-	if err := writeFileAtomic(ks.home, keystoreName, b); err != nil {
+	if err := ks.st.Save(b); err != nil {
 		return fmt.Errorf("saving keystore: %w", err)
 	}
 	return nil
 }
 
-// beforeRename, when set by a test, runs after the temporary file is
-// durable and before it replaces the keystore; an error aborts the write.
-var beforeRename func(tmp string) error
-
-// writeFileAtomic replaces dir/name with data so that after a crash at any
-// point the file holds either the old or the new contents: write a
-// temporary file in the same directory, fsync it, rename it over the old
-// one, fsync the directory so the rename itself is durable.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if beforeRename != nil {
-		if err = beforeRename(tmp); err != nil {
-			return err
-		}
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// Close releases the keystore's lock. It does not write: every change was
-// written when it was made.
+// Close releases the keystore's storage (the home directory's lock). It
+// does not write: every change was written when it was made.
 func (ks *Keystore) Close() error {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
@@ -456,38 +424,10 @@ func (ks *Keystore) Close() error {
 		return nil
 	}
 	ks.closed = true
-	return ks.release()
+	return ks.st.Close()
 }
 
-// acquire takes the home directory's lock and removes temporary files a
-// crash left behind.
-func (ks *Keystore) acquire() error {
-	f, err := os.OpenFile(filepath.Join(ks.home, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("opening lock: %w", err)
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%w (%s): %v", ErrInUse, ks.home, err)
-	}
-	ks.lock = f
-	leftovers, _ := filepath.Glob(filepath.Join(ks.home, "."+keystoreName+".tmp-*"))
-	for _, l := range leftovers {
-		os.Remove(l)
-	}
-	return nil
-}
-
-func (ks *Keystore) release() error {
-	if ks.lock == nil {
-		return nil
-	}
-	err := ks.lock.Close() // closing drops the lock
-	ks.lock = nil
-	return err
-}
-
-// Home returns the keystore's directory.
+// Home returns the keystore's directory, "" for one in another Storage.
 func (ks *Keystore) Home() string { return ks.home }
 
 // Identity returns the identity.

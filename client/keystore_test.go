@@ -63,7 +63,7 @@ func TestKeystoreRoundTrip(t *testing.T) {
 
 func TestKeystorePermissions(t *testing.T) {
 	ks, home := newKeystore(t, "")
-	for path, want := range map[string]os.FileMode{home: 0o700, ks.path(): 0o600} {
+	for path, want := range map[string]os.FileMode{home: 0o700, ks.st.(*dirStorage).path(): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -148,13 +148,13 @@ func TestKeystoreExists(t *testing.T) {
 // temporary file behind.
 func TestKeystoreWriteFailsCleanly(t *testing.T) {
 	ks, home := newKeystore(t, "")
-	before, _ := os.ReadFile(ks.path())
+	before, _ := os.ReadFile(ks.st.(*dirStorage).path())
 	beforeRename = func(string) error { return errors.New("power cut") }
 	defer func() { beforeRename = nil }()
 	if _, err := ks.NextAuthStamp(time.Now()); err == nil {
 		t.Fatal("save succeeded with a failing write")
 	}
-	after, _ := os.ReadFile(ks.path())
+	after, _ := os.ReadFile(ks.st.(*dirStorage).path())
 	if !bytes.Equal(before, after) {
 		t.Error("a failed write changed the keystore")
 	}
