@@ -40,6 +40,12 @@
 //     fragmented envelopes always flood; an envelope that reached the relay
 //     serving its tag goes no further.
 //
+//   - Serving neighbours' tags upstream. A relay without a working uplink
+//     follows each beacon with a serves frame listing its tags exactly
+//     (31 a frame, the next ones after the next beacon); a relay with an
+//     uplink hands the tags it hears to Options.OnNeighbourTags, which
+//     subscribes for them upstream while the neighbour is known.
+//
 //   - Anti-entropy (antientropy.go). Relays that meet, and every
 //     AntiEntropyInterval when idle, compare what they hold with a rateless
 //     IBLT summary over salted short ids (radio.Sketch) and push only what

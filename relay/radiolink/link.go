@@ -88,9 +88,18 @@ type Options struct {
 	Ledger     *radio.Ledger    // the radio's duty cycle
 	Store      Store
 	Ingest     IngestFunc
-	Tags       func() []codec.Tag // tags served here, for beacons; nil: none
+	Tags       func() []codec.Tag // tags served here, for beacons and serves frames; nil: none
 	Address    uint16             // link address on the channel; 0: random
 	MaxHops    uint8              // never send an envelope whose hops would pass this; default 16
+	// Uplinked reports whether the relay has a working uplink of its own;
+	// a relay without one (nil: never) follows each beacon with a serves
+	// frame listing its tags, so that a neighbour with an uplink fetches
+	// what the internet holds for them.
+	Uplinked func() bool
+	// OnNeighbourTags is called, outside the link's lock, with the tags a
+	// neighbour's serves frame lists and how long they hold (the neighbour
+	// timeout) unless announced again. nil: serves frames are ignored.
+	OnNeighbourTags func(tags []codec.Tag, ttl time.Duration)
 	// Flood turns directed forwarding off: every envelope is flooded and
 	// waits for every neighbour's ack (for measurements; see docs/radio.md).
 	Flood bool
@@ -123,6 +132,7 @@ type Stats struct {
 	Overheard                             uint64        // directed frames for another neighbour, not taken
 	HopLimited                            uint64        // owed envelopes not sent: hops would pass MaxHops
 	BeaconsSent, BeaconsReceived          uint64
+	ServesSent, ServesReceived            uint64 // serves frames: the tags served here, listed for a neighbour's uplink
 	NacksSent, FragmentsResent            uint64
 	Summaries, SummaryFrames              uint64 // anti-entropy: summaries started here, their frames
 	SummariesRead                         uint64 // our summaries a neighbour read and answered
@@ -152,6 +162,8 @@ type Link struct {
 	acks       []codec.ID // durable, not yet acked
 	acksDue    time.Time  // when the queued acks go out
 	beaconDue  time.Time
+	servesDue  bool              // a serves frame follows the beacon just sent
+	servesNext int               // where the next serves frame starts in the sorted served tags
 	holdUntil  time.Time         // no envelope or beacon before: the channel is left for acks
 	transfers  map[uint16][]byte // transfer id → envelope, for NACKs
 	xferOrder  []uint16

@@ -116,6 +116,14 @@ func (l *Link) onPacket(p radio.Packet) {
 			l.onSummary(f.Sender, f, now)
 		case radio.ControlDone:
 			l.onDone(f.Sender, f, now)
+		case radio.ControlServes:
+			l.stats.ServesReceived++
+			if on := l.opts.OnNeighbourTags; on != nil {
+				ttl := l.opts.NeighbourTimeout
+				l.mu.Unlock()
+				on(radio.ServedTags(f), ttl)
+				return
+			}
 		}
 		l.mu.Unlock()
 		l.Poke()

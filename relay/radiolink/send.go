@@ -1,9 +1,11 @@
 package radiolink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cairnmesh/cairn/codec"
@@ -135,7 +137,18 @@ func (l *Link) next(now time.Time) (*job, time.Duration) {
 		frame, _ := radio.AppendBeacon(nil, l.opts.Address, radio.NewTagFilter(tags))
 		l.beaconDue = now.Add(l.jitter(l.opts.BeaconInterval*9/10, l.opts.BeaconInterval*11/10))
 		l.mu.Unlock()
-		return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) { l.stats.BeaconsSent++ }}, 0
+		return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) {
+			l.stats.BeaconsSent++
+			l.servesDue = len(tags) > 0
+		}}, 0
+	}
+	if l.servesDue {
+		l.servesDue = false
+		l.mu.Unlock()
+		if j := l.servesJob(); j != nil {
+			return j, 0
+		}
+		l.mu.Lock()
 	}
 	l.prune(now)
 	l.prunePushes(now)
@@ -439,4 +452,34 @@ func (l *Link) chargeFlow(t codec.Tag, air time.Duration, now time.Time) {
 		}
 	}
 	l.flows[t] = &flow{airtime: a, at: now}
+}
+
+// servesJob frames the tags served here for a neighbour's uplink, unless
+// this relay has a working uplink of its own or serves nothing. A frame
+// holds radio.MaxServesTags; with more tags, each frame continues where
+// the last stopped (in tag order), so every tag is announced within
+// ceil(n / 31) beacon intervals. Called without mu.
+func (l *Link) servesJob() *job {
+	if l.opts.Tags == nil || (l.opts.Uplinked != nil && l.opts.Uplinked()) {
+		return nil
+	}
+	tags := l.opts.Tags()
+	if len(tags) == 0 {
+		return nil
+	}
+	slices.SortFunc(tags, func(a, b codec.Tag) int { return bytes.Compare(a[:], b[:]) })
+	l.mu.Lock()
+	start := l.servesNext % len(tags)
+	n := min(len(tags), radio.MaxServesTags)
+	l.servesNext = start + n
+	l.mu.Unlock()
+	pick := make([]codec.Tag, 0, n)
+	for i := range n {
+		pick = append(pick, tags[(start+i)%len(tags)])
+	}
+	frame, err := radio.AppendServes(nil, l.opts.Address, pick)
+	if err != nil {
+		return nil
+	}
+	return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) { l.stats.ServesSent++ }}
 }
