@@ -35,8 +35,15 @@ func twoRelays(t *testing.T, b *uplinktest.Broker) (a, bRelay *relay.Relay, bob 
 // twoRelaysSpeaking is twoRelays with the uplinks' protocol set.
 func twoRelaysSpeaking(t *testing.T, b *uplinktest.Broker, protocol string) (a, bRelay *relay.Relay, bob *relaytest.Identity, inbox *recipient) {
 	t.Helper()
-	cfgA, cfgB := relayConfig(t, t.TempDir(), b.URL()), relayConfig(t, t.TempDir(), b.URL())
+	return twoRelaysAt(t, b.URL(), "", protocol)
+}
+
+// twoRelaysAt is twoRelays with the uplinks' url, ca_file and protocol set.
+func twoRelaysAt(t *testing.T, url, caFile, protocol string) (a, bRelay *relay.Relay, bob *relaytest.Identity, inbox *recipient) {
+	t.Helper()
+	cfgA, cfgB := relayConfig(t, t.TempDir(), url), relayConfig(t, t.TempDir(), url)
 	cfgA.Uplinks[0].Protocol, cfgB.Uplinks[0].Protocol = protocol, protocol
+	cfgA.Uplinks[0].CAFile, cfgB.Uplinks[0].CAFile = caFile, caFile
 	a = startRelay(t, cfgA)
 	bRelay = startRelay(t, cfgB)
 	bob = relaytest.NewIdentity()
@@ -67,7 +74,11 @@ func TestDeliverAcrossRelays(t *testing.T) {
 }
 
 func deliverAcross(t *testing.T, broker *uplinktest.Broker, protocol string) {
-	a, b, bob, inbox := twoRelaysSpeaking(t, broker, protocol)
+	deliverAcrossAt(t, broker.URL(), "", protocol)
+}
+
+func deliverAcrossAt(t *testing.T, url, caFile, protocol string) {
+	a, b, bob, inbox := twoRelaysAt(t, url, caFile, protocol)
 	if protocol != "auto" && (status(a).Protocol != protocol || status(b).Protocol != protocol) {
 		t.Fatalf("relays speak MQTT %q and %q, want %s", status(a).Protocol, status(b).Protocol, protocol)
 	}

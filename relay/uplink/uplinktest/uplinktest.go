@@ -32,6 +32,9 @@ type Broker struct {
 	args []string // command line after bin
 	port string   // MQTT port on 127.0.0.1
 	dir  string   // config and data
+	ws   string   // MQTT over WebSocket port, "" if none (MosquittoWebSockets)
+	wss  string   // the same over TLS, "" if none
+	ca   string   // PEM file of the CA that signed the wss listener's certificate
 
 	mu   sync.Mutex // guards cmd, done, log
 	cmd  *exec.Cmd
@@ -82,10 +85,39 @@ func FreePort(t testing.TB) string {
 	return port
 }
 
+// WSURL is the broker's MQTT-over-WebSocket address, ws://; "" unless
+// started by MosquittoWebSockets.
+func (b *Broker) WSURL() string { return "ws://127.0.0.1:" + b.ws + "/" }
+
+// WSSURL is the broker's MQTT-over-WebSocket-over-TLS address, wss://; its
+// certificate is for 127.0.0.1, signed by the CA in CAFile.
+func (b *Broker) WSSURL() string { return "wss://127.0.0.1:" + b.wss + "/" }
+
+// CAFile is the PEM file of the CA that signed the wss:// listener's
+// certificate, for an uplink's ca_file.
+func (b *Broker) CAFile() string { return b.ca }
+
 // Mosquitto starts Mosquitto 2 with persistence in a temporary directory.
 // Its queue limits are lifted (max_queued_messages 0): the default 1,000
 // per session would drop a backlog (docs/uplink.md).
 func Mosquitto(t testing.TB) *Broker {
+	t.Helper()
+	return mosquitto(t, false)
+}
+
+// MosquittoWebSockets starts Mosquitto as Mosquitto does, with two more
+// listeners: MQTT over WebSocket (WSURL) and over WebSocket with TLS
+// (WSSURL), whose certificate a CA made for the test signed (CAFile).
+// Debian's Mosquitto 2.0.11 has WebSocket listeners (libwebsockets); it
+// binds them to every interface whatever address is given, and will not
+// start with WebSocket listeners alone ("Unable to start any listening
+// sockets"), so the TCP one stays.
+func MosquittoWebSockets(t testing.TB) *Broker {
+	t.Helper()
+	return mosquitto(t, true)
+}
+
+func mosquitto(t testing.TB, websockets bool) *Broker {
 	t.Helper()
 	bin := find(t, "mosquitto")
 	dir := t.TempDir()
@@ -109,11 +141,24 @@ log_type error
 log_type warning
 log_type notice
 `, me.Username, port, dir)
+	b := &Broker{t: t, name: "mosquitto", bin: bin, port: port, dir: dir}
+	if websockets {
+		b.ws, b.wss = FreePort(t), FreePort(t)
+		var cert, key string
+		b.ca, cert, key = testCA(t, dir)
+		conf += fmt.Sprintf(`listener %s 127.0.0.1
+protocol websockets
+listener %s 127.0.0.1
+protocol websockets
+certfile %s
+keyfile %s
+`, b.ws, b.wss, cert, key)
+	}
 	path := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{t: t, name: "mosquitto", bin: bin, args: []string{"-c", path}, port: port, dir: dir}
+	b.args = []string{"-c", path}
 	b.Start()
 	return b
 }
@@ -219,10 +264,22 @@ func (b *Broker) waitReady() {
 	done := b.done
 	b.mu.Unlock()
 	deadline := time.Now().Add(startTimeout)
+	addrs := []string{b.Addr()}
+	for _, p := range []string{b.ws, b.wss} {
+		if p != "" {
+			addrs = append(addrs, "127.0.0.1:"+p)
+		}
+	}
 	for {
-		c, err := net.DialTimeout("tcp", b.Addr(), time.Second)
-		if err == nil {
+		for len(addrs) > 0 {
+			c, err := net.DialTimeout("tcp", addrs[0], time.Second)
+			if err != nil {
+				break
+			}
 			c.Close()
+			addrs = addrs[1:]
+		}
+		if len(addrs) == 0 {
 			return
 		}
 		select {
