@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
@@ -24,12 +25,21 @@ import (
 // (docs/scaling.md).
 const MaxTags = 10_000
 
+// MaxNearTags bounds the near set: tags that radio neighbours without an
+// uplink of their own announce (ServeNear). It is apart from the served
+// set, so radio traffic cannot push out the relay's own clients' tags. At
+// the bound the tag announced longest ago is dropped (logged at Info).
+const MaxNearTags = 1_000
+
 // tagsFile keeps the tag sets in the data directory, one "served TAG" or
 // "watched TAG" line each, least recently touched first, so that
 // subscriptions resume after a restart before any client returns; and one
 // "dropped TAG UPLINKS" line for each tag dropped at the bound whose
 // subscriptions some uplinks may still hold at their broker, UPLINKS being
-// a hex bit mask of their indexes.
+// a hex bit mask of their indexes. Near tags are "near TAG" lines: they
+// are not served again after a restart (their neighbour may be gone) but
+// read as dropped, so each uplink unsubscribes them when it next connects
+// unless a neighbour has announced them again by then.
 const tagsFile = "uplink-tags"
 
 // maxDropUplinks is how many uplinks (the first ones in configuration
@@ -66,6 +76,13 @@ type Tags struct {
 	dropped   *lru
 	dropMasks map[codec.Tag]uint64
 	allMask   uint64 // a bit for each uplink
+	// near are the tags radio neighbours announce, least recently
+	// announced first, each held until nearUntil; bounded by nearMax.
+	// nearTimer fires at the earliest expiry.
+	near      *lru
+	nearUntil map[codec.Tag]time.Time
+	nearMax   int
+	nearTimer *time.Timer
 }
 
 // lru is a set of tags in order of last touch, oldest at the front.
@@ -79,6 +96,7 @@ func newLRU() *lru { return &lru{order: list.New(), at: make(map[codec.Tag]*list
 // openTags loads the sets from path, if it exists, for n uplinks.
 func openTags(path string, max, n int, log *slog.Logger) (*Tags, error) {
 	t := &Tags{path: path, max: max, log: log, sets: [2]*lru{newLRU(), newLRU()}, changed: make(chan struct{}),
+		near: newLRU(), nearUntil: make(map[codec.Tag]time.Time), nearMax: MaxNearTags,
 		dropped: newLRU(), dropMasks: make(map[codec.Tag]uint64)}
 	for i := range min(n, maxDropUplinks) {
 		t.allMask |= 1 << i
@@ -93,6 +111,14 @@ func openTags(path string, max, n int, log *slog.Logger) (*Tags, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		name, hexTag, ok := strings.Cut(sc.Text(), " ")
+		if name == "near" {
+			tag, err := codec.ParseTag(hexTag)
+			if err != nil {
+				return nil, fmt.Errorf("%s line %d: not \"near TAG\"", path, n)
+			}
+			t.drop(tag, t.allMask)
+			continue
+		}
 		if name == "dropped" {
 			hexTag, hexMask, _ := strings.Cut(hexTag, " ")
 			tag, err := codec.ParseTag(hexTag)
@@ -139,10 +165,122 @@ func (t *Tags) touch(set tagSet, tag codec.Tag) bool {
 		t.log.Info("uplink tag dropped", "set", setNames[set], "tag", old, "reason", "bound", "max", t.max)
 		t.drop(old, t.allMask)
 	}
+	t.markChanged()
+	return true
+}
+
+// markChanged records a change of membership. Called with mu held.
+func (t *Tags) markChanged() {
 	t.dirty = true
 	close(t.changed)
 	t.changed = make(chan struct{})
-	return true
+}
+
+// serveNear puts tags in the near set until ttl from now, or moves their
+// expiry on; it reports how many are new there.
+func (t *Tags) serveNear(tags []codec.Tag, ttl time.Duration) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	changed := t.expireNear(now)
+	added := 0
+	for _, tag := range tags {
+		t.nearUntil[tag] = now.Add(ttl)
+		if e, ok := t.near.at[tag]; ok {
+			t.near.order.MoveToBack(e)
+			continue
+		}
+		t.near.at[tag] = t.near.order.PushBack(tag)
+		added++
+		changed = true
+		if t.near.order.Len() > t.nearMax {
+			old := t.near.order.Front().Value.(codec.Tag)
+			t.log.Info("uplink tag dropped", "set", "near", "tag", old, "reason", "bound", "max", t.nearMax)
+			t.unnear(old)
+		}
+	}
+	if changed {
+		t.markChanged()
+	}
+	t.armNear(now)
+	return added
+}
+
+// unnear takes tag out of the near set. Unless a local client is served
+// it too, its subscriptions end: on live connections at the next
+// resubscribe, on uplinks that are away when they reconnect (as for a
+// tag dropped at the bound). Called with mu held.
+func (t *Tags) unnear(tag codec.Tag) {
+	t.near.order.Remove(t.near.at[tag])
+	delete(t.near.at, tag)
+	delete(t.nearUntil, tag)
+	if _, ok := t.sets[served].at[tag]; !ok {
+		t.drop(tag, t.allMask)
+	}
+}
+
+// expireNear drops the near tags whose time is up; it reports whether
+// there were any. Called with mu held.
+func (t *Tags) expireNear(now time.Time) bool {
+	var gone []codec.Tag
+	for tag, until := range t.nearUntil {
+		if !now.Before(until) {
+			gone = append(gone, tag)
+		}
+	}
+	for _, tag := range gone {
+		t.log.Debug("uplink near tag expired", "tag", tag)
+		t.unnear(tag)
+	}
+	return len(gone) > 0
+}
+
+// armNear sets the timer for the earliest near expiry. Called with mu
+// held.
+func (t *Tags) armNear(now time.Time) {
+	var first time.Time
+	for _, until := range t.nearUntil {
+		if first.IsZero() || until.Before(first) {
+			first = until
+		}
+	}
+	if first.IsZero() {
+		if t.nearTimer != nil {
+			t.nearTimer.Stop()
+		}
+		return
+	}
+	if t.nearTimer == nil {
+		t.nearTimer = time.AfterFunc(first.Sub(now), t.onNearTimer)
+		return
+	}
+	t.nearTimer.Reset(first.Sub(now))
+}
+
+func (t *Tags) onNearTimer() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	if t.expireNear(now) {
+		t.markChanged()
+	}
+	t.armNear(now)
+}
+
+// stopNear stops the expiry timer; the near set stays as it is.
+func (t *Tags) stopNear() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.nearTimer != nil {
+		t.nearTimer.Stop()
+	}
+}
+
+// nearCount is the size of the near set.
+func (t *Tags) nearCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.near.at)
 }
 
 // drop remembers that the uplinks in mask may still be subscribed for tag.
@@ -200,8 +338,12 @@ func (t *Tags) filters(tp topics, i int) (map[string]bool, []codec.Tag, <-chan s
 			}
 		}
 	}
-	f := make(map[string]bool, 2*len(t.sets[served].at)+len(t.sets[watched].at))
+	f := make(map[string]bool, 2*len(t.sets[served].at)+len(t.sets[watched].at)+2*len(t.near.at))
 	for tag := range t.sets[served].at {
+		f[tp.inbox(tag)] = true
+		f[tp.receipt(tag)] = true
+	}
+	for tag := range t.near.at {
 		f[tp.inbox(tag)] = true
 		f[tp.receipt(tag)] = true
 	}
@@ -231,6 +373,9 @@ func (t *Tags) flush() error {
 			fmt.Fprintf(&b, "%s %s\n", setNames[i], e.Value.(codec.Tag))
 		}
 	}
+	for e := t.near.order.Front(); e != nil; e = e.Next() {
+		fmt.Fprintf(&b, "near %s\n", e.Value.(codec.Tag))
+	}
 	for e := t.dropped.order.Front(); e != nil; e = e.Next() {
 		tag := e.Value.(codec.Tag)
 		fmt.Fprintf(&b, "dropped %s %x\n", tag, t.dropMasks[tag])
@@ -244,4 +389,19 @@ func (t *Tags) flush() error {
 		return fmt.Errorf("writing uplink tags: %w", err)
 	}
 	return nil
+}
+
+// ServeNear records that a radio neighbour without an uplink of its own
+// announced tags (relay/radiolink, serves frames): every uplink subscribes
+// to their inbox and receipts, as for served tags, until ttl passes
+// without another announcement (the link's neighbour timeout). Then, or
+// when MaxNearTags newer ones push them out, the subscriptions end. What
+// arrives for them is stored and flooded to the neighbour by radio.
+func (g *Group) ServeNear(tags []codec.Tag, ttl time.Duration) {
+	if g.tags == nil {
+		return
+	}
+	if n := g.tags.serveNear(tags, ttl); n > 0 {
+		g.log.Debug("uplink near tags served", "new", n, "announced", len(tags), "ttl", ttl)
+	}
 }

@@ -151,3 +151,153 @@ func TestDroppedTagsSaved(t *testing.T) {
 		t.Errorf("dropped tags left after every uplink unsubscribed: %v", tg.dropMasks)
 	}
 }
+
+// The near set: tags announced by radio neighbours are subscribed like
+// served ones, held for their ttl and moved on by each announcement,
+// bounded apart from the served set (the least recently announced
+// dropped), and after a restart read as dropped: to be unsubscribed.
+func TestNearTags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), tagsFile)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tg, err := openTags(path, 10, 1, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tg.stopNear)
+	tg.nearMax = 2
+	tp := topics{"p"}
+	var mine, a, b, c codec.Tag
+	mine[0], a[0], b[0], c[0] = 9, 1, 2, 3
+	tg.add(served, mine)
+	_, _, changed := tg.filters(tp, 0)
+	if n := tg.serveNear([]codec.Tag{a, b}, time.Hour); n != 2 {
+		t.Fatalf("%d new near tags, want 2", n)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("near tags did not signal a change")
+	}
+	want, _, _ := tg.filters(tp, 0)
+	for _, f := range []string{tp.inbox(a), tp.receipt(a), tp.inbox(b), tp.receipt(b), tp.inbox(mine)} {
+		if !want[f] {
+			t.Errorf("%s not subscribed", f)
+		}
+	}
+	tg.serveNear([]codec.Tag{a}, time.Hour) // a announced again: b is now the oldest
+	tg.serveNear([]codec.Tag{c}, time.Hour) // past the bound of 2: b goes
+	want, stale, _ := tg.filters(tp, 0)
+	if want[tp.inbox(b)] || !want[tp.inbox(a)] || !want[tp.inbox(c)] || !want[tp.inbox(mine)] {
+		t.Errorf("after the bound: subscribed %v, want a, c and mine, not b", want)
+	}
+	if len(stale) != 1 || stale[0] != b {
+		t.Errorf("to unsubscribe %v, want [b]", stale)
+	}
+	tg.unsubscribed(0, stale)
+
+	// Expiry: c for 100 ms.
+	tg.serveNear([]codec.Tag{c}, 100*time.Millisecond)
+	_, _, changed = tg.filters(tp, 0)
+	select {
+	case <-changed:
+	case <-time.After(time.Minute):
+		t.Fatal("no change when c expired")
+	}
+	want, stale, _ = tg.filters(tp, 0)
+	if want[tp.inbox(c)] || !want[tp.inbox(a)] || len(stale) != 1 || stale[0] != c {
+		t.Errorf("after c expired: subscribed %v, to unsubscribe %v", want, stale)
+	}
+	tg.unsubscribed(0, stale)
+	if n := tg.nearCount(); n != 1 {
+		t.Errorf("%d near tags, want 1 (a)", n)
+	}
+	// A served tag announced near stays served when it expires.
+	tg.serveNear([]codec.Tag{mine}, 50*time.Millisecond)
+	waitFor(t, "mine to leave the near set", func() bool { return tg.nearCount() == 1 })
+	if want, stale, _ := tg.filters(tp, 0); !want[tp.inbox(mine)] || len(stale) != 0 {
+		t.Errorf("served tag after its near expiry: subscribed %v, to unsubscribe %v", want, stale)
+	}
+
+	// After a restart a is not served, but to be unsubscribed.
+	if err := tg.flush(); err != nil {
+		t.Fatal(err)
+	}
+	tg.stopNear()
+	tg, err = openTags(path, 10, 1, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, stale, _ = tg.filters(tp, 0)
+	if want[tp.inbox(a)] || !want[tp.inbox(mine)] || len(stale) != 1 || stale[0] != a || tg.nearCount() != 0 {
+		t.Errorf("after a restart: subscribed %v, to unsubscribe %v, %d near", want, stale, tg.nearCount())
+	}
+}
+
+// Against Mosquitto: what is published for a near tag arrives while a
+// neighbour announces it; once its ttl passes the uplink unsubscribes on
+// the live connection and nothing more arrives.
+func TestNearTagsSubscribed(t *testing.T) {
+	t.Parallel()
+	broker := uplinktest.Mosquitto(t)
+	dir := t.TempDir()
+	st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var mu sync.Mutex
+	arrived := map[codec.ID]bool{}
+	ingest := func(raw []byte, _ string, done func(codec.ID, error)) {
+		e, err := codec.DecodeEnvelope(raw)
+		if err != nil {
+			done(codec.ID{}, err)
+			return
+		}
+		mu.Lock()
+		arrived[e.ID()] = true
+		mu.Unlock()
+		done(e.ID(), nil)
+	}
+	has := func(id codec.ID) bool { mu.Lock(); defer mu.Unlock(); return arrived[id] }
+	c := config.DefaultUplink(broker.URL())
+	c.ReconnectMin, c.ReconnectMax = config.Duration(50*time.Millisecond), config.Duration(200*time.Millisecond)
+	g, err := New(Options{Uplinks: []config.Uplink{c}, DataDir: dir, Store: st, Ingest: ingest,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Start()
+	t.Cleanup(func() { g.Close(); g.tags.stopNear() })
+	st0 := func() Status { return g.Status()[0] }
+	waitFor(t, "connected", func() bool { return st0().Connected })
+
+	var near codec.Tag
+	rand.Read(near[:])
+	g.ServeNear([]codec.Tag{near}, 3*time.Second)
+	waitFor(t, "subscribed for the near tag", func() bool { return st0().Subscriptions == 2 })
+
+	pub := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + broker.Addr()).SetClientID("pub"))
+	if tok := pub.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(50)
+	tp := topics{c.Prefix}
+	publish := func() codec.ID {
+		body := make([]byte, 20)
+		rand.Read(body)
+		e := codec.Envelope{Kind: codec.KindMessage, To: near, TTL: 600, Prio: codec.PrioNormal, Body: body}
+		if tok := pub.Publish(tp.inbox(near), 1, false, e.Encode()); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+		return e.ID()
+	}
+	first := publish()
+	waitFor(t, "the envelope for the near tag arrived", func() bool { return has(first) })
+
+	waitFor(t, "unsubscribed when the near tag expired", func() bool { return st0().Subscriptions == 0 })
+	second := publish()
+	time.Sleep(500 * time.Millisecond)
+	if has(second) {
+		t.Error("an envelope for an expired near tag arrived")
+	}
+}
