@@ -1,7 +1,10 @@
 package uplink_test
 
 import (
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,43 +102,74 @@ func TestMeasureUplink(t *testing.T) {
 		live, liveDelivered time.Duration
 	}
 	var rows []row
-	runs := []struct {
+	tcp := func(b *uplinktest.Broker) string { return b.URL() }
+	ws := func(b *uplinktest.Broker) string { return b.WSURL() }
+	brokers := []struct {
 		name, protocol string
 		start          func(testing.TB) *uplinktest.Broker
+		url            func(*uplinktest.Broker) string
 	}{
-		{"mosquitto 5", "5", uplinktest.Mosquitto},
-		{"mosquitto 3.1.1", "3.1.1", uplinktest.Mosquitto},
-		{"nats 3.1.1", "auto", uplinktest.NATS},
+		{"mosquitto 5", "5", uplinktest.Mosquitto, tcp},
+		{"mosquitto 3.1.1", "3.1.1", uplinktest.Mosquitto, tcp},
+		{"mosquitto ws 5", "5", uplinktest.MosquittoWebSockets, ws},
+		{"mosquitto ws 3.1.1", "3.1.1", uplinktest.MosquittoWebSockets, ws},
+		{"nats 3.1.1", "auto", uplinktest.NATS, tcp},
 	}
-	for _, br := range runs {
-		broker := br.start(t)
-		a, _, bob, inbox := twoRelaysSpeaking(t, broker, br.protocol)
-		// Catch-up: a backlog queued offline, then the broker returns.
-		broker.Stop()
-		eventually(t, "A sees the broker gone", func() bool { return !status(a).Connected })
-		queue(t, a, bob.Tag, n)
-		start := time.Now()
-		broker.Start()
-		eventually(t, "A drained", func() bool { return status(a).Queued == 0 })
-		r := row{name: br.name, drained: time.Since(start)}
-		eventually(t, "bob received all", func() bool { return inbox.count() == n })
-		r.delivered = time.Since(start)
-		// Live: the same number ingested while connected.
-		start = time.Now()
-		queue(t, a, bob.Tag, n)
-		eventually(t, "A drained", func() bool { return status(a).Queued == 0 })
-		r.live = time.Since(start)
-		eventually(t, "bob received all", func() bool { return inbox.count() == 2*n })
-		r.liveDelivered = time.Since(start)
-		rows = append(rows, r)
+	// CAIRN_UPLINK_MEASURE=N runs every broker N times, interleaved, so
+	// that a change in the machine's load spreads over all of them.
+	rounds, _ := strconv.Atoi(os.Getenv("CAIRN_UPLINK_MEASURE"))
+	var runs []int
+	for range max(rounds, 1) {
+		for i := range brokers {
+			runs = append(runs, i)
+		}
+	}
+	t.Logf("load average at start: %s", loadAvg())
+	for k, i := range runs {
+		br := brokers[i]
+		// A subtest, so that each run's broker and relays are gone
+		// before the next starts.
+		t.Run(fmt.Sprintf("%d/%s", k, br.name), func(t *testing.T) {
+			broker := br.start(t)
+			a, _, bob, inbox := twoRelaysAt(t, br.url(broker), "", br.protocol)
+			// Catch-up: a backlog queued offline, then the broker returns.
+			broker.Stop()
+			eventually(t, "A sees the broker gone", func() bool { return !status(a).Connected })
+			queue(t, a, bob.Tag, n)
+			start := time.Now()
+			broker.Start()
+			eventually(t, "A drained", func() bool { return status(a).Queued == 0 })
+			r := row{name: br.name, drained: time.Since(start)}
+			eventually(t, "bob received all", func() bool { return inbox.count() == n })
+			r.delivered = time.Since(start)
+			// Live: the same number ingested while connected.
+			start = time.Now()
+			queue(t, a, bob.Tag, n)
+			eventually(t, "A drained", func() bool { return status(a).Queued == 0 })
+			r.live = time.Since(start)
+			eventually(t, "bob received all", func() bool { return inbox.count() == 2*n })
+			r.liveDelivered = time.Since(start)
+			rows = append(rows, r)
+		})
 	}
 	rate := func(d time.Duration) float64 { return n / d.Seconds() }
 	t.Logf("%d envelopes of 40-byte bodies, max_inflight %d, one machine, loopback", n, 64)
-	t.Logf("%-16s %22s %22s %26s", "broker", "catch-up: A drained", "catch-up: at bob (B)", "live ingest→A drained")
+	t.Logf("load average at end: %s", loadAvg())
+	t.Logf("%-18s %22s %22s %26s", "broker", "catch-up: A drained", "catch-up: at bob (B)", "live ingest→A drained")
 	for _, r := range rows {
-		t.Logf("%-16s %10v %7.0f/s %10v %7.0f/s %12v %7.0f/s", r.name,
+		t.Logf("%-18s %10v %7.0f/s %10v %7.0f/s %12v %7.0f/s", r.name,
 			r.drained.Round(time.Millisecond), rate(r.drained),
 			r.delivered.Round(time.Millisecond), rate(r.delivered),
 			r.live.Round(time.Millisecond), rate(r.live))
 	}
+}
+
+// loadAvg returns the machine's load averages over 1, 5 and 15 minutes.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
