@@ -11,6 +11,7 @@ import (
 	"github.com/cairnmesh/cairn/radio"
 	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay"
+	"github.com/cairnmesh/cairn/relay/config"
 	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 )
@@ -33,6 +34,8 @@ type line struct {
 	dir    string
 	seed   uint64
 	relays [3]*relay.Relay
+	// configure, if set, changes relay i's configuration before it starts.
+	configure func(i int, c *config.Config)
 }
 
 func startLine(t *testing.T, loss float64, seed uint64, flood bool) *line {
@@ -88,6 +91,9 @@ func (l *line) start(t *testing.T, i int, tune func(*radiolink.Options)) *relay.
 		Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000,
 		SpreadingFactor: lineSF, DutyCyclePercent: 1,
 	}}
+	if l.configure != nil {
+		l.configure(i, cfg)
+	}
 	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t).With("relay", string(rune('A'+i))),
 		RadioTuning: func(_ int, o *radiolink.Options) {
 			o.BeaconInterval = lineBeacon
