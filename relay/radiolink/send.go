@@ -481,5 +481,8 @@ func (l *Link) servesJob() *job {
 	if err != nil {
 		return nil
 	}
-	return &job{frames: [][]byte{frame}, prio: codec.PrioNormal, sent: func(time.Time, time.Duration) { l.stats.ServesSent++ }}
+	// Bulk: when the duty cycle runs short, envelopes go first and this
+	// beacon's serves frame is skipped (the neighbour keeps the tags for
+	// three beacon intervals).
+	return &job{frames: [][]byte{frame}, prio: codec.PrioBulk, sent: func(time.Time, time.Duration) { l.stats.ServesSent++ }}
 }
