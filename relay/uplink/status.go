@@ -30,7 +30,8 @@ type Status struct {
 // counts the queue by reading each owed list (about 1 ms per 10,000).
 func (g *Group) Status() []Status {
 	var out []Status
-	for _, u := range g.ups {
+	ups, tags := g.state()
+	for _, u := range ups {
 		s := Status{
 			Link:          u.name,
 			URL:           u.cfg.URL,
@@ -42,7 +43,7 @@ func (g *Group) Status() []Status {
 			Received:      u.received.Load(),
 			Subscriptions: int(u.subscriptions.Load()),
 		}
-		s.ServedTags, s.WatchedTags = g.tags.counts()
+		s.ServedTags, s.WatchedTags = tags.counts()
 		s.Resending, s.ResendDropped = u.resend.size()
 		var err error
 		if s.Queued, s.QueuedBytes, err = g.opts.Store.Owed(u.name); err != nil {

@@ -398,10 +398,11 @@ func (t *Tags) flush() error {
 // when MaxNearTags newer ones push them out, the subscriptions end. What
 // arrives for them is stored and flooded to the neighbour by radio.
 func (g *Group) ServeNear(tags []codec.Tag, ttl time.Duration) {
-	if g.tags == nil {
+	_, set := g.state()
+	if set == nil {
 		return
 	}
-	if n := g.tags.serveNear(tags, ttl); n > 0 {
+	if n := set.serveNear(tags, ttl); n > 0 {
 		g.log.Debug("uplink near tags served", "new", n, "announced", len(tags), "ttl", ttl)
 	}
 }

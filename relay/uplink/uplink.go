@@ -66,12 +66,18 @@ type Options struct {
 type Group struct {
 	opts Options
 	log  *slog.Logger
-	tags *Tags // nil without uplinks
-	ups  []*Uplink
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once // guards Start
+	upsMu sync.RWMutex // guards tags and ups, which Reconfigure replaces
+	tags  *Tags        // nil until there are uplinks
+	ups   []*Uplink
+
+	mu         sync.Mutex      // guards ctx, closed and housekeeps; held by Start, Reconfigure and Close
+	ctx        context.Context // of the running uplinks; nil before Start
+	closed     bool
+	housekeeps bool // the housekeep goroutine runs
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	once       sync.Once // guards Start
 }
 
 // New prepares the uplinks: relay id, tag sets, TLS files. It connects
@@ -90,43 +96,67 @@ func New(opts Options) (*Group, error) {
 	if len(opts.Uplinks) == 0 {
 		return g, nil
 	}
-	if opts.Store == nil || opts.Ingest == nil {
-		return nil, errors.New("uplink: Options.Store and Options.Ingest are required")
-	}
-	id, err := RelayID(opts.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if g.tags, err = openTags(filepath.Join(opts.DataDir, tagsFile), MaxTags, len(opts.Uplinks), g.log); err != nil {
+	if err := g.openTags(len(opts.Uplinks)); err != nil {
 		return nil, err
 	}
 	scheds := make(map[string]*resendSchedule)
 	for i, c := range opts.Uplinks {
-		key := fmt.Sprintf("uplink[%d]", i)
-		tc, err := tlsConfig(c, key)
+		u, err := g.newUplink(i, c)
 		if err != nil {
 			return nil, err
 		}
-		name := LinkName(i)
-		scheds[name] = newResendSchedule(c.ResendMin.D(), c.ResendMax.D(), c.ResendCount, MaxResend)
-		g.ups = append(g.ups, &Uplink{
-			g:        g,
-			cfg:      c,
-			name:     name,
-			index:    i,
-			clientID: fmt.Sprintf("cairn-%s-%d", id, i),
-			tls:      tc,
-			topics:   topics{c.Prefix},
-			limiter:  newLimiter(c.ReceiveRate),
-			resend:   scheds[name],
-			wake:     make(chan struct{}, 1),
-			log:      g.log.With("link", name),
-		})
+		scheds[u.name] = u.resend
+		g.ups = append(g.ups, u)
 	}
 	if err := loadResend(filepath.Join(opts.DataDir, resendFile), scheds); err != nil {
 		return nil, err
 	}
 	return g, nil
+}
+
+// openTags loads the tag sets for n uplinks; the relay id must exist too.
+func (g *Group) openTags(n int) error {
+	if g.opts.Store == nil || g.opts.Ingest == nil {
+		return errors.New("uplink: Options.Store and Options.Ingest are required")
+	}
+	if _, err := RelayID(g.opts.DataDir); err != nil {
+		return err
+	}
+	tags, err := openTags(filepath.Join(g.opts.DataDir, tagsFile), MaxTags, n, g.log)
+	if err != nil {
+		return err
+	}
+	g.upsMu.Lock()
+	g.tags = tags
+	g.upsMu.Unlock()
+	return nil
+}
+
+// newUplink prepares the i-th uplink, configured by c: TLS files, an empty
+// resend schedule. It starts nothing.
+func (g *Group) newUplink(i int, c config.Uplink) (*Uplink, error) {
+	id, err := RelayID(g.opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsConfig(c, fmt.Sprintf("uplink[%d]", i))
+	if err != nil {
+		return nil, err
+	}
+	name := LinkName(i)
+	return &Uplink{
+		g:        g,
+		cfg:      c,
+		name:     name,
+		index:    i,
+		clientID: fmt.Sprintf("cairn-%s-%d", id, i),
+		tls:      tc,
+		topics:   topics{c.Prefix},
+		limiter:  newLimiter(c.ReceiveRate),
+		resend:   newResendSchedule(c.ResendMin.D(), c.ResendMax.D(), c.ResendCount, MaxResend),
+		wake:     make(chan struct{}, 1),
+		log:      g.log.With("link", name),
+	}, nil
 }
 
 // tlsConfig loads an uplink's TLS files; nil for plain schemes.
@@ -162,45 +192,81 @@ func isTLS(url string) bool {
 // Start connects every uplink in the background; each retries until Close.
 func (g *Group) Start() {
 	g.once.Do(func() {
-		if len(g.ups) == 0 {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.closed {
 			return
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		g.cancel = cancel
-		for _, u := range g.ups {
-			g.wg.Add(1)
-			go u.run(ctx)
+		g.ctx, g.cancel = context.WithCancel(context.Background())
+		ups, tags := g.state()
+		for _, u := range ups {
+			g.startUplink(u)
 		}
-		g.wg.Add(1)
-		go g.housekeep(ctx)
+		if tags != nil {
+			g.startHousekeep()
+		}
 	})
+}
+
+// startUplink runs u until the group closes or u.stop is called. The
+// caller holds g.mu, after Start.
+func (g *Group) startUplink(u *Uplink) {
+	ctx, stop := context.WithCancel(g.ctx)
+	u.stop, u.done = stop, make(chan struct{})
+	g.wg.Add(1)
+	go func() {
+		defer close(u.done)
+		u.run(ctx)
+	}()
+}
+
+// startHousekeep starts the housekeep goroutine once. The caller holds
+// g.mu, after Start, with tags open.
+func (g *Group) startHousekeep() {
+	if g.housekeeps {
+		return
+	}
+	g.housekeeps = true
+	g.wg.Add(1)
+	go g.housekeep(g.ctx)
+}
+
+// state returns the uplinks and tag sets now.
+func (g *Group) state() ([]*Uplink, *Tags) {
+	g.upsMu.RLock()
+	defer g.upsMu.RUnlock()
+	return g.ups, g.tags
 }
 
 // Close disconnects every uplink and waits for them, then saves the tag
 // sets. Envelopes in flight stay owed and are published again next time.
 func (g *Group) Close() error {
 	g.once.Do(func() {}) // no Start after Close
+	g.mu.Lock()
+	g.closed = true
 	if g.cancel != nil {
 		g.cancel()
 	}
+	g.mu.Unlock()
 	g.wg.Wait()
-	if g.tags != nil {
-		return errors.Join(g.tags.flush(), g.flushResend(true))
+	if _, tags := g.state(); tags != nil {
+		return errors.Join(tags.flush(), g.flushResend(true))
 	}
 	return nil
 }
 
 // flushResend saves the resend schedules if any is behind, or always.
 func (g *Group) flushResend(always bool) error {
+	ups, _ := g.state()
 	dirty := always
-	for _, u := range g.ups {
+	for _, u := range ups {
 		dirty = dirty || u.resend.isDirty()
 	}
 	if !dirty {
 		return nil
 	}
 	var b bytes.Buffer
-	for _, u := range g.ups {
+	for _, u := range ups {
 		u.resend.appendTo(&b, u.name)
 	}
 	if err := atomicfile.Write(filepath.Join(g.opts.DataDir, resendFile), b.Bytes()); err != nil {
@@ -213,14 +279,15 @@ func (g *Group) flushResend(always bool) error {
 // now on every uplink subscribes upstream to its inbox and receipts, also
 // after a restart (until the tag is dropped at MaxTags).
 func (g *Group) Serve(tag codec.Tag) {
-	if g.tags != nil && g.tags.add(served, tag) {
+	if _, tags := g.state(); tags != nil && tags.add(served, tag) {
 		g.log.Debug("uplink tag served", "tag", tag)
 	}
 }
 
 // Poke tells the uplinks that the store may owe them something new.
 func (g *Group) Poke() {
-	for _, u := range g.ups {
+	ups, _ := g.state()
+	for _, u := range ups {
 		u.poke()
 	}
 }
@@ -228,7 +295,8 @@ func (g *Group) Poke() {
 // Links returns the store link names of the configured uplinks.
 func (g *Group) Links() []string {
 	var names []string
-	for _, u := range g.ups {
+	ups, _ := g.state()
+	for _, u := range ups {
 		names = append(names, u.name)
 	}
 	return names
@@ -248,7 +316,8 @@ func (g *Group) housekeep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-flush.C:
-			if err := g.tags.flush(); err != nil {
+			_, tags := g.state() // never nil here: see startHousekeep
+			if err := tags.flush(); err != nil {
 				g.log.Error("saving uplink tags", "err", err)
 			}
 		case <-resend.C:
@@ -277,6 +346,8 @@ type Uplink struct {
 	resend   *resendSchedule
 	wake     chan struct{} // capacity 1: the store may owe something new
 	log      *slog.Logger
+	stop     context.CancelFunc // ends run; set by startUplink
+	done     chan struct{}      // closed when run has returned
 
 	connected     atomic.Bool
 	protocol      atomic.Value  // string: MQTT version of the last connection
