@@ -14,6 +14,7 @@ import (
 // radios are the relay's LoRa radios ([[radio]] tables): each a modem
 // driver and a radiolink.Link, the store link radiolink.LinkName(i).
 type radios struct {
+	cfgs    []radio.Config // the tables they run with (Reload compares)
 	drivers []*radio.RNode
 	taps    []*signalTap // between drivers[i] and links[i], for the signal metrics
 	links   []*radiolink.Link
@@ -36,47 +37,61 @@ func (r *Relay) startRadios(tune func(i int, o *radiolink.Options)) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	for i, res := range rs {
-		name := radiolink.LinkName(i)
-		log := r.log.With("component", "radio", "link", name)
-		ro := res.RNodeOptions()
-		ro.Logger = log
-		drv, err := radio.OpenRNode(ro)
+		drv, tap, l, err := r.startRadio(i, res, tune)
 		if err != nil {
-			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
+			return errors.Join(err, r.closeRadios())
 		}
+		r.radios.cfgs = append(r.radios.cfgs, r.cfg.Radios[i])
 		r.radios.drivers = append(r.radios.drivers, drv)
-		tap := newSignalTap(drv)
 		r.radios.taps = append(r.radios.taps, tap)
-		ledger, err := radio.NewLedger(res.DutyCyclePercent, 0, time.Duration(res.Band.MaxDwellMs)*time.Millisecond, nil)
-		if err != nil {
-			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
-		}
-		o := radiolink.Options{
-			Name:       name,
-			Driver:     tap,
-			Modulation: res.Modulation,
-			Ledger:     ledger,
-			Store:      r.store,
-			Ingest: func(raw []byte, from string, done func(codec.ID, error)) {
-				r.ingest(raw, from, name, done)
-			},
-			Tags:            r.servedTags,
-			Uplinked:        r.uplinked,
-			OnNeighbourTags: r.uplink.ServeNear,
-			MaxHops:         uint8(r.cfg.Store.MaxHops),
-			Logger:          log,
-		}
-		if tune != nil {
-			tune(i, &o)
-		}
-		l, err := radiolink.New(o)
-		if err != nil {
-			return errors.Join(fmt.Errorf("%s: %w", name, err), r.closeRadios())
-		}
-		l.Start()
 		r.radios.links = append(r.radios.links, l)
 	}
 	return nil
+}
+
+// startRadio opens the i-th modem, configured by res, and starts its link.
+func (r *Relay) startRadio(i int, res radio.Resolved, tune func(i int, o *radiolink.Options)) (*radio.RNode, *signalTap, *radiolink.Link, error) {
+	name := radiolink.LinkName(i)
+	log := r.log.With("component", "radio", "link", name)
+	ro := res.RNodeOptions()
+	ro.Logger = log
+	drv, err := radio.OpenRNode(ro)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	tap := newSignalTap(drv)
+	fail := func(err error) (*radio.RNode, *signalTap, *radiolink.Link, error) {
+		tap.close()
+		return nil, nil, nil, errors.Join(fmt.Errorf("%s: %w", name, err), drv.Close())
+	}
+	ledger, err := radio.NewLedger(res.DutyCyclePercent, 0, time.Duration(res.Band.MaxDwellMs)*time.Millisecond, nil)
+	if err != nil {
+		return fail(err)
+	}
+	o := radiolink.Options{
+		Name:       name,
+		Driver:     tap,
+		Modulation: res.Modulation,
+		Ledger:     ledger,
+		Store:      r.store,
+		Ingest: func(raw []byte, from string, done func(codec.ID, error)) {
+			r.ingest(raw, from, name, done)
+		},
+		Tags:            r.servedTags,
+		Uplinked:        r.uplinked,
+		OnNeighbourTags: r.uplink.ServeNear,
+		MaxHops:         uint8(r.cfg.Store.MaxHops),
+		Logger:          log,
+	}
+	if tune != nil {
+		tune(i, &o)
+	}
+	l, err := radiolink.New(o)
+	if err != nil {
+		return fail(err)
+	}
+	l.Start()
+	return drv, tap, l, nil
 }
 
 // closeRadios stops the links, then turns the modems off.
@@ -121,4 +136,12 @@ func (r *Relay) uplinked() bool {
 
 // Radios returns the relay's radio links, in [[radio]] order, for status
 // and tests.
-func (r *Relay) Radios() []*radiolink.Link { return r.radios.links }
+func (r *Relay) Radios() []*radiolink.Link {
+	var links []*radiolink.Link
+	if p := r.radioViews.Load(); p != nil {
+		for _, v := range *p {
+			links = append(links, v.link)
+		}
+	}
+	return links
+}

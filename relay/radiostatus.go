@@ -45,7 +45,7 @@ type radioView struct {
 func (r *Relay) publishRadios() {
 	views := make([]radioView, len(r.radios.links))
 	for i, l := range r.radios.links {
-		views[i] = radioView{port: r.cfg.Radios[i].Port, link: l, drv: r.radios.drivers[i], tap: r.radios.taps[i]}
+		views[i] = radioView{port: r.radios.cfgs[i].Port, link: l, drv: r.radios.drivers[i], tap: r.radios.taps[i]}
 	}
 	r.radioViews.Store(&views)
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// DiscoveryPort is the UDP port of the mDNS responder; 0 means 5353.
 	// Tests use another so as not to meet the host's responder.
 	DiscoveryPort int
+	// LogLevel, if set, is the level of Logger, which Reload sets from
+	// [log] level.
+	LogLevel *slog.LevelVar
 }
 
 // Relay is a running relay: broker, store and the sessions between them.
@@ -77,6 +80,11 @@ type Relay struct {
 	mdnsPort int             // Options.DiscoveryPort
 	// radioViews are the running radios for status readers (radiostatus.go).
 	radioViews atomic.Pointer[[]radioView]
+	level      *slog.LevelVar // Options.LogLevel
+	// reloadMu serializes Reload with Close; Reload holds it while it
+	// changes radios and uplinks.
+	reloadMu sync.Mutex
+	closing  bool // Close has begun; guarded by reloadMu
 
 	mu       sync.Mutex // guards sessions and inboxes
 	sessions map[*mqtt.Client]*session
@@ -108,6 +116,7 @@ func New(opts Options) (*Relay, error) {
 		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
 		version:  opts.Version,
 		mdnsPort: opts.DiscoveryPort,
+		level:    opts.LogLevel,
 		started:  time.Now(),
 	}
 	r.stats.init()
@@ -262,6 +271,9 @@ func (r *Relay) Addrs() map[string]string {
 // already received finishes becoming durable (and is acknowledged if its
 // client is still there), then the store closes cleanly.
 func (r *Relay) Close() error {
+	r.reloadMu.Lock()
+	r.closing = true
+	r.reloadMu.Unlock()
 	r.serving.Store(false)
 	r.stopDiscovery()
 	r.closeHTTP()                           // first: its handlers read the radios and the store
