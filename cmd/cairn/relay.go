@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"reflect"
 	"syscall"
 	"time"
 
@@ -80,7 +79,7 @@ func runRelay(args []string) error {
 		}
 	}
 
-	r, err := relay.New(relay.Options{Config: cfg, Logger: log, Version: version})
+	r, err := relay.New(relay.Options{Config: cfg, Logger: log, LogLevel: level, Version: version})
 	if err != nil {
 		return err
 	}
@@ -115,7 +114,7 @@ func runRelay(args []string) error {
 		case got := <-sig:
 			if got == syscall.SIGHUP {
 				sdNotify("RELOADING=1")
-				cfg = reload(f, cfg, level, log)
+				reload(f, r, log)
 				sdNotify("READY=1\nSTATUS=serving")
 				continue
 			}
@@ -131,43 +130,17 @@ func runRelay(args []string) error {
 	return nil
 }
 
-// reload reads the config again on SIGHUP and applies what can change in a
-// running relay: the log level. Every other changed section is named in a
-// warning: it takes effect at the next restart. A file that no longer
-// parses changes nothing. It returns the config now in effect.
-func reload(f relayFlags, cur *config.Config, level *slog.LevelVar, log *slog.Logger) *config.Config {
+// reload reads the config again on SIGHUP and hands it to the relay, which
+// applies what can change while it runs (log level, uplinks, radios) and
+// logs what waits for a restart. A file that no longer parses or validates
+// changes nothing.
+func reload(f relayFlags, r *relay.Relay, log *slog.Logger) {
 	next, err := f.load()
 	if err != nil {
-		log.Error("reload refused, running config kept", "err", err)
-		return cur
+		log.Error("reload refused, running config kept", "config", f.cfgPath, "err", err)
+		return
 	}
-	level.Set(next.Log.SlogLevel())
-	var restart []string
-	for _, s := range []struct {
-		key      string
-		old, new any
-	}{
-		{"data_dir", cur.DataDir, next.DataDir},
-		{"log.format", cur.Log.Format, next.Log.Format},
-		{"mqtt", cur.MQTT, next.MQTT},
-		{"store", cur.Store, next.Store},
-		{"http", cur.HTTP, next.HTTP},
-		{"discovery", cur.Discovery, next.Discovery},
-		{"uplink", cur.Uplinks, next.Uplinks},
-		{"radio", cur.Radios, next.Radios},
-	} {
-		if !reflect.DeepEqual(s.old, s.new) {
-			restart = append(restart, s.key)
-		}
-	}
-	log.Info("reloaded", "config", f.cfgPath, "log.level", next.Log.Level)
-	if len(restart) > 0 {
-		log.Warn("changed settings take effect at the next restart", "keys", restart)
-	}
-	// Keep what the relay actually runs with, except the level.
-	applied := *cur
-	applied.Log.Level = next.Log.Level
-	return &applied
+	r.Reload(next) // logs what it changed, and what it could not
 }
 
 func newLogger(c config.Log, level slog.Leveler) *slog.Logger {

@@ -111,7 +111,7 @@ func TestSystemdNotifyAndReload(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	log := p.log.String()
-	if !strings.Contains(log, "msg=reloaded") || !strings.Contains(log, "next restart") || !strings.Contains(log, "keys=[mqtt]") {
+	if !strings.Contains(log, `msg="config reloaded"`) || !strings.Contains(log, "next restart") || !strings.Contains(log, "keys=[mqtt]") {
 		t.Errorf("reload not logged with the keys that need a restart:\n%s", log)
 	}
 
