@@ -168,6 +168,12 @@ func (r *Relay) writeMetrics(e expo) {
 		func(s RadioStatus) float64 { return float64(s.Counters.Retransmissions) })
 	radioFamily("cairn_radio_envelopes_sent_total", "counter", "Envelope transmissions, repeats included.",
 		func(s RadioStatus) float64 { return float64(s.Counters.EnvelopesSent) })
+	radioFamily("cairn_radio_directed_total", "counter", "Envelope transmissions directed to the one neighbour whose beacon claims the recipient's tag.",
+		func(s RadioStatus) float64 { return float64(s.Counters.Directed) })
+	radioFamily("cairn_radio_flooded_total", "counter", "Envelope transmissions to every neighbour (no claimant, a receipt, fragmented, or directed forwarding failed).",
+		func(s RadioStatus) float64 { return float64(s.Counters.Flooded) })
+	radioFamily("cairn_radio_directed_failed_total", "counter", "Envelopes flooded after their directed transmissions went unacknowledged.",
+		func(s RadioStatus) float64 { return float64(s.Counters.DirectedFailed) })
 	radioFamily("cairn_radio_neighbours", "gauge", "Relays heard within the neighbour timeout.",
 		func(s RadioStatus) float64 { return float64(s.Neighbours) })
 	radioFamily("cairn_radio_reconnects_total", "counter", "Times the modem was reconnected and reconfigured.",

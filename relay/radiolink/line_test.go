@@ -185,6 +185,16 @@ func TestLineABC(t *testing.T) {
 				t.Fatalf("subscribe: %v", tok.Error())
 			}
 			alice := client(t, a, nil, "alice")
+			// Directed: B, next to bob's relay C, forwards to C alone once
+			// C's beacon filter claims bob's tag. Wait for that before
+			// sending, so every envelope finds the route known at B (C
+			// beacons every lineBeacon; at 20 % loss allow ten).
+			if !tc.flood {
+				waitFor(t, 10*lineBeacon, "C's beacon to claim bob's tag at B", func() bool {
+					to, ok := b.Radios()[0].Claimant(bob.Tag)
+					return ok && to == c.Radios()[0].Address()
+				})
+			}
 
 			start := time.Now()
 			sent := map[codec.ID]bool{}
@@ -214,6 +224,26 @@ func TestLineABC(t *testing.T) {
 				}
 			}
 			latency := time.Since(start)
+			// B's forwarding of the envelopes (before the receipt, which
+			// always floods). Directed: every envelope went to C in a
+			// directed frame, and nothing was flooded unless a directed
+			// path failed (three tries without C's ack, rare even at 20 %
+			// loss). Flooding: nothing directed.
+			bs := b.Radios()[0].Stats()
+			t.Logf("B before the receipt: %d directed, %d flooded, %d directed failed, %d overheard at A",
+				bs.Directed, bs.Flooded, bs.DirectedFailed, a.Radios()[0].Stats().Overheard)
+			if tc.flood {
+				if bs.Directed != 0 || bs.Flooded < uint64(tc.msgs) {
+					t.Errorf("flooding: B sent %d directed and %d flooded transmissions, want 0 and at least %d", bs.Directed, bs.Flooded, tc.msgs)
+				}
+			} else {
+				if bs.Directed < uint64(tc.msgs) {
+					t.Errorf("B sent %d directed transmissions, want at least %d (one per envelope)", bs.Directed, tc.msgs)
+				}
+				if bs.Flooded > 0 && bs.DirectedFailed == 0 {
+					t.Errorf("B flooded %d transmissions with the route known and no directed path failed", bs.Flooded)
+				}
+			}
 
 			ids := make([]codec.ID, 0, len(sent))
 			for id := range sent {
@@ -267,8 +297,8 @@ func TestLineABC(t *testing.T) {
 				if onAir > lk.Ledger().Used() {
 					t.Errorf("relay %c: %v on air but only %v booked in its ledger", 'A'+i, onAir, lk.Ledger().Used())
 				}
-				t.Logf("relay %c: on air %v (ledger %v of %v); frames %d, envelopes %d (%d repeats, %d directed, %d directed failed), acks %d, beacons %d, suppressed %d, arrived %d, overheard %d, done %d, rx %d/%d dup/%d bad",
-					'A'+i, onAir, lk.Ledger().Used(), lk.Ledger().Budget(), s.FramesSent, s.EnvelopesSent, s.Retransmissions, s.Directed, s.DirectedFailed,
+				t.Logf("relay %c: on air %v (ledger %v of %v); frames %d, envelopes %d (%d repeats, %d directed, %d flooded, %d directed failed), acks %d, beacons %d, suppressed %d, arrived %d, overheard %d, done %d, rx %d/%d dup/%d bad",
+					'A'+i, onAir, lk.Ledger().Used(), lk.Ledger().Budget(), s.FramesSent, s.EnvelopesSent, s.Retransmissions, s.Directed, s.Flooded, s.DirectedFailed,
 					s.AcksSent, s.BeaconsSent, s.Suppressed, s.Arrived, s.Overheard, s.Done, s.Received, s.Duplicates, s.BadFrames)
 			}
 			as := l.air.Stats()

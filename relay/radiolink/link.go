@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -128,6 +129,7 @@ type Stats struct {
 	Done                                  uint64        // envelopes marked sent after every neighbour acked
 	Suppressed                            uint64        // heard envelopes not rebroadcast: a neighbour did
 	Directed, DirectedFailed              uint64        // envelope transmissions directed to a neighbour; envelopes flooded after directedTries
+	Flooded                               uint64        // envelope transmissions to every neighbour (whole or fragmented)
 	Arrived                               uint64        // heard envelopes not rebroadcast: their tag is served here
 	Overheard                             uint64        // directed frames for another neighbour, not taken
 	HopLimited                            uint64        // owed envelopes not sent: hops would pass MaxHops
@@ -332,6 +334,29 @@ func (l *Link) Neighbours() []uint16 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.liveNeighbours(time.Now())
+}
+
+// Claimant returns the neighbour an envelope for tag would be directed to
+// now — the live one whose last beacon's filter claims tag, heard at the
+// best SNR — or false if it would be flooded (docs/radio.md, "Directed
+// forwarding").
+func (l *Link) Claimant(tag codec.Tag) (uint16, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.claimant(tag, time.Now())
+	return a, a != 0
+}
+
+// claimant is called with mu held.
+func (l *Link) claimant(tag codec.Tag, now time.Time) uint16 {
+	var best uint16
+	bestSNR := math.Inf(-1)
+	for a, n := range l.neighbours {
+		if now.Sub(n.lastHeard) < l.opts.NeighbourTimeout && n.filter.Has(tag) && n.snrDB > bestSNR {
+			best, bestSNR = a, n.snrDB
+		}
+	}
+	return best
 }
 
 // liveNeighbours is called with mu held.

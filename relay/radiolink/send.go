@@ -369,6 +369,8 @@ func (l *Link) envelopeJob(it store.Item) *job {
 		if st.to != 0 {
 			st.directed++
 			l.stats.Directed++
+		} else {
+			l.stats.Flooded++
 		}
 		l.holdUntil = later(l.holdUntil, now.Add(ackGap(l.opts.Modulation)))
 		if st.attempts > 1 {
@@ -412,14 +414,7 @@ func (l *Link) nextHop(id codec.ID, e *codec.Envelope, size int, st *outState) u
 		}
 		return 0
 	}
-	now := time.Now()
-	var best uint16
-	bestSNR := math.Inf(-1)
-	for a, n := range l.neighbours {
-		if now.Sub(n.lastHeard) < l.opts.NeighbourTimeout && n.filter.Has(e.To) && n.snrDB > bestSNR {
-			best, bestSNR = a, n.snrDB
-		}
-	}
+	best := l.claimant(e.To, time.Now())
 	if st.to != 0 && st.to != best {
 		st.acked = map[uint16]bool{} // a new route: its acks start over
 	}
