@@ -64,7 +64,7 @@ func (r *Relay) startDiscovery() {
 	if p, ok := port(addrs["tcp"]); ok {
 		services = append(services, mdns.Service{Instance: name, Type: "_mqtt._tcp", Port: p, TXT: txt})
 	}
-	resp, err := mdns.Start(mdns.Options{Host: name, Services: services, Port: r.mdnsPort, Logger: r.log.With("component", "mdns")})
+	resp, err := mdns.Start(mdns.Options{Host: name, Services: services, Port: r.mdnsPort, Interfaces: r.mdnsIfs, Logger: r.log.With("component", "mdns")})
 	if err != nil {
 		r.log.Warn("discovery off", "err", err)
 		return

@@ -22,7 +22,8 @@ func TestDiscoveryFindsRelay(t *testing.T) {
 	cfg := relaytest.Config(t)
 	cfg.Discovery.Enabled = true
 	port := 40000 + int(time.Now().UnixNano()%20000)
-	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t), DiscoveryPort: port})
+	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t), DiscoveryPort: port,
+		DiscoveryInterfaces: loopbackOnly(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,4 +81,21 @@ func TestDiscoveryFindsRelay(t *testing.T) {
 	if !strings.HasPrefix(r.DID(), "did:key:") {
 		t.Errorf("did %q", r.DID())
 	}
+}
+
+// loopbackOnly is the loopback interface alone: the responder announces
+// nothing beyond this machine.
+func loopbackOnly(t *testing.T) []net.Interface {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 {
+			return []net.Interface{ifi}
+		}
+	}
+	t.Fatal("no loopback interface")
+	return nil
 }

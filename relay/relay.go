@@ -52,6 +52,10 @@ type Options struct {
 	// DiscoveryPort is the UDP port of the mDNS responder; 0 means 5353.
 	// Tests use another so as not to meet the host's responder.
 	DiscoveryPort int
+	// DiscoveryInterfaces are the interfaces the responder joins the mDNS
+	// groups on; nil means every multicast interface that is up. Tests
+	// give loopback alone, so that nothing leaves the machine.
+	DiscoveryInterfaces []net.Interface
 	// LogLevel, if set, is the level of Logger, which Reload sets from
 	// [log] level.
 	LogLevel *slog.LevelVar
@@ -78,6 +82,7 @@ type Relay struct {
 	httpSrv  *http.Server    // nil when http.listen is off
 	mdns     *mdns.Responder // discovery; nil when off
 	mdnsPort int             // Options.DiscoveryPort
+	mdnsIfs  []net.Interface // Options.DiscoveryInterfaces
 	// radioViews are the running radios for status readers (radiostatus.go).
 	radioViews atomic.Pointer[[]radioView]
 	level      *slog.LevelVar // Options.LogLevel
@@ -116,6 +121,7 @@ func New(opts Options) (*Relay, error) {
 		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
 		version:  opts.Version,
 		mdnsPort: opts.DiscoveryPort,
+		mdnsIfs:  opts.DiscoveryInterfaces,
 		level:    opts.LogLevel,
 		started:  time.Now(),
 	}

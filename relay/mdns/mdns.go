@@ -1,12 +1,14 @@
 // Package mdns announces services on the local network with multicast DNS
 // (RFC 6762) and DNS-Based Service Discovery (RFC 6763): a small responder
-// for the few records of one host, IPv4 only, built on
-// golang.org/x/net/dns/dnsmessage.
+// for the few records of one host, over IPv4 (224.0.0.251) and IPv6
+// (ff02::fb), built on golang.org/x/net/dns/dnsmessage.
 //
 // It answers PTR queries for each service type and for
 // _services._dns-sd._udp.local, SRV and TXT queries for each instance, and
-// A queries for the host, with the addresses of the interface the query
-// came in on. Queries from port 5353 are answered by multicast (or unicast
+// A and AAAA queries for the host, with the addresses of the interface the
+// query came in on (both families, whichever the query came over: RFC 6762
+// §6.2). Each family has its own socket; a host without IPv6 (or IPv4)
+// answers on the other alone. Queries from port 5353 are answered by multicast (or unicast
 // when they set the QU bit); queries from any other port are one-shot
 // "legacy unicast" queries (RFC 6762 §6.7) and get a unicast reply with the
 // query's id, its question and TTLs of at most 10 s. It announces its
@@ -26,6 +28,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Protocol constants (RFC 6762).
@@ -39,7 +42,10 @@ const (
 	maxPacket     = 9000 // RFC 6762 §17
 )
 
-var groupIPv4 = net.IPv4(224, 0, 0, 251)
+var (
+	groupIPv4 = net.IPv4(224, 0, 0, 251)
+	groupIPv6 = net.ParseIP("ff02::fb")
+)
 
 // Service is one service instance of the host.
 type Service struct {
@@ -64,16 +70,90 @@ type Options struct {
 
 // Responder answers mDNS queries until Close. Create with Start.
 type Responder struct {
-	opts Options
-	log  *slog.Logger
-	conn *net.UDPConn
-	pc   *ipv4.PacketConn
-	port int
-	ifs  []net.Interface // joined
+	opts  Options
+	log   *slog.Logger
+	port  int
+	socks []*sock // IPv4 first, if it opened; then IPv6
 
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
+}
+
+// sock is the responder's socket of one address family: a wildcard socket
+// on the port, shared (SO_REUSEADDR) with any other responder on the host,
+// which receives unicast too.
+type sock struct {
+	family string // "udp4" or "udp6"
+	conn   *net.UDPConn
+	group  *net.UDPAddr    // the mDNS group on the port
+	ifs    []net.Interface // joined
+	read   func(b []byte) (n, ifIndex int, src net.Addr, err error)
+	write  func(b []byte, ifIndex int, dst net.Addr) error
+}
+
+// openSock opens the socket of family ("udp4" or "udp6") on port and joins
+// the group on each of ifs that allows it.
+func openSock(family string, port int, ifs []net.Interface, log *slog.Logger) (*sock, error) {
+	group := groupIPv4
+	if family == "udp6" {
+		group = groupIPv6
+	}
+	conn, err := net.ListenMulticastUDP(family, nil, &net.UDPAddr{IP: group, Port: port})
+	if err != nil {
+		return nil, err
+	}
+	s := &sock{family: family, conn: conn, group: &net.UDPAddr{IP: group, Port: conn.LocalAddr().(*net.UDPAddr).Port}}
+	var join func(ifi *net.Interface) error
+	if family == "udp4" {
+		pc := ipv4.NewPacketConn(conn)
+		if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		pc.SetMulticastTTL(255)
+		pc.SetMulticastLoopback(true)
+		join = func(ifi *net.Interface) error { return pc.JoinGroup(ifi, &net.UDPAddr{IP: group}) }
+		s.read = func(b []byte) (int, int, net.Addr, error) {
+			n, cm, src, err := pc.ReadFrom(b)
+			if cm == nil {
+				return n, 0, src, err
+			}
+			return n, cm.IfIndex, src, err
+		}
+		s.write = func(b []byte, ifIndex int, dst net.Addr) error {
+			_, err := pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ifIndex}, dst)
+			return err
+		}
+	} else {
+		pc := ipv6.NewPacketConn(conn)
+		if err := pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst, true); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		pc.SetMulticastHopLimit(255)
+		pc.SetMulticastLoopback(true)
+		join = func(ifi *net.Interface) error { return pc.JoinGroup(ifi, &net.UDPAddr{IP: group}) }
+		s.read = func(b []byte) (int, int, net.Addr, error) {
+			n, cm, src, err := pc.ReadFrom(b)
+			if cm == nil {
+				return n, 0, src, err
+			}
+			return n, cm.IfIndex, src, err
+		}
+		s.write = func(b []byte, ifIndex int, dst net.Addr) error {
+			_, err := pc.WriteTo(b, &ipv6.ControlMessage{IfIndex: ifIndex}, dst)
+			return err
+		}
+	}
+	for _, ifi := range ifs {
+		if err := join(&ifi); err != nil {
+			log.Warn("mdns: not joining", "interface", ifi.Name, "family", family, "err", err)
+			continue
+		}
+		s.ifs = append(s.ifs, ifi)
+	}
+	return s, nil
 }
 
 // Start binds the mDNS port, joins the group and starts answering.
@@ -104,29 +184,27 @@ func Start(opts Options) (*Responder, error) {
 			}
 		}
 	}
-	// A wildcard socket on the port, shared (SO_REUSEADDR) with any other
-	// responder on the host; it receives unicast too.
-	conn, err := net.ListenMulticastUDP("udp4", nil, &net.UDPAddr{IP: groupIPv4, Port: opts.Port})
-	if err != nil {
-		return nil, fmt.Errorf("mdns: %w", err)
-	}
-	r := &Responder{opts: opts, log: opts.Logger, conn: conn, pc: ipv4.NewPacketConn(conn),
-		port: conn.LocalAddr().(*net.UDPAddr).Port, done: make(chan struct{})}
-	if err := r.pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("mdns: %w", err)
-	}
-	r.pc.SetMulticastTTL(255)
-	r.pc.SetMulticastLoopback(true)
-	for _, ifi := range ifs {
-		if err := r.pc.JoinGroup(&ifi, &net.UDPAddr{IP: groupIPv4}); err != nil {
-			r.log.Warn("mdns: not joining", "interface", ifi.Name, "err", err)
+	r := &Responder{opts: opts, log: opts.Logger, done: make(chan struct{})}
+	var errs []error
+	for _, family := range []string{"udp4", "udp6"} {
+		s, err := openSock(family, opts.Port, ifs, r.log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", family, err))
 			continue
 		}
-		r.ifs = append(r.ifs, ifi)
+		r.socks = append(r.socks, s)
 	}
-	r.wg.Add(2)
-	go r.serve()
+	if len(r.socks) == 0 {
+		return nil, fmt.Errorf("mdns: %w", errors.Join(errs...))
+	}
+	for _, err := range errs {
+		r.log.Info("mdns: one address family only", "err", err)
+	}
+	r.port = r.socks[0].group.Port
+	r.wg.Add(1 + len(r.socks))
+	for _, s := range r.socks {
+		go r.serve(s)
+	}
 	go r.announce()
 	return r, nil
 }
@@ -134,14 +212,28 @@ func Start(opts Options) (*Responder, error) {
 // LocalPort is the UDP port the responder listens on.
 func (r *Responder) LocalPort() int { return r.port }
 
+// Families returns the address families it answers on ("udp4", "udp6")
+// and, for each, how many interfaces joined the group.
+func (r *Responder) Families() map[string]int {
+	out := make(map[string]int)
+	for _, s := range r.socks {
+		out[s.family] = len(s.ifs)
+	}
+	return out
+}
+
 // Close sends goodbyes, stops answering and releases the port.
 func (r *Responder) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.done)
-		for _, ifi := range r.ifs {
-			r.multicast(ifi, r.records(ifi.Index, 0, nil))
+		for _, s := range r.socks {
+			for _, ifi := range s.ifs {
+				r.multicast(s, ifi, r.records(ifi.Index, 0, nil))
+			}
 		}
-		r.conn.Close()
+		for _, s := range r.socks {
+			s.conn.Close()
+		}
 		r.wg.Wait()
 	})
 	return nil
@@ -159,17 +251,19 @@ func (r *Responder) announce() {
 			case <-time.After(time.Second):
 			}
 		}
-		for _, ifi := range r.ifs {
-			r.multicast(ifi, r.records(ifi.Index, -1, nil))
+		for _, s := range r.socks {
+			for _, ifi := range s.ifs {
+				r.multicast(s, ifi, r.records(ifi.Index, -1, nil))
+			}
 		}
 	}
 }
 
-func (r *Responder) serve() {
+func (r *Responder) serve(s *sock) {
 	defer r.wg.Done()
 	buf := make([]byte, maxPacket)
 	for {
-		n, cm, src, err := r.pc.ReadFrom(buf)
+		n, ifIndex, src, err := s.read(buf)
 		if err != nil {
 			select {
 			case <-r.done:
@@ -181,17 +275,13 @@ func (r *Responder) serve() {
 			}
 			continue
 		}
-		ifIndex := 0
-		if cm != nil {
-			ifIndex = cm.IfIndex
-		}
-		r.answer(buf[:n], ifIndex, src.(*net.UDPAddr))
+		r.answer(s, buf[:n], ifIndex, src.(*net.UDPAddr))
 	}
 }
 
 // answer parses one query and replies to what it asks of us. Anything
 // malformed, or a response, is ignored.
-func (r *Responder) answer(pkt []byte, ifIndex int, src *net.UDPAddr) {
+func (r *Responder) answer(s *sock, pkt []byte, ifIndex int, src *net.UDPAddr) {
 	var p dnsmessage.Parser
 	h, err := p.Start(pkt)
 	if err != nil || h.Response || h.OpCode != 0 {
@@ -235,18 +325,18 @@ func (r *Responder) answer(pkt []byte, ifIndex int, src *net.UDPAddr) {
 		return
 	}
 	if unicast {
-		r.pc.WriteTo(msg, &ipv4.ControlMessage{IfIndex: ifIndex}, src)
+		s.write(msg, ifIndex, src)
 		return
 	}
-	r.pc.WriteTo(msg, &ipv4.ControlMessage{IfIndex: ifIndex}, &net.UDPAddr{IP: groupIPv4, Port: r.port})
+	s.write(msg, ifIndex, s.group)
 }
 
-func (r *Responder) multicast(ifi net.Interface, recs reply) {
+func (r *Responder) multicast(s *sock, ifi net.Interface, recs reply) {
 	msg, err := recs.pack()
 	if err != nil {
 		return
 	}
-	r.pc.WriteTo(msg, &ipv4.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: groupIPv4, Port: r.port})
+	s.write(msg, ifi.Index, s.group)
 }
 
 // reply is a response under construction.
@@ -292,6 +382,8 @@ func addResource(b *dnsmessage.Builder, rr dnsmessage.Resource) error {
 	switch body := rr.Body.(type) {
 	case *dnsmessage.AResource:
 		return b.AResource(rr.Header, *body)
+	case *dnsmessage.AAAAResource:
+		return b.AAAAResource(rr.Header, *body)
 	case *dnsmessage.PTRResource:
 		return b.PTRResource(rr.Header, *body)
 	case *dnsmessage.SRVResource:
@@ -324,10 +416,28 @@ func (r *Responder) records(ifIndex int, ttl int, asked []dnsmessage.Question) r
 	hdr := func(name dnsmessage.Name, typ dnsmessage.Type, unique bool, normal uint32) dnsmessage.ResourceHeader {
 		return dnsmessage.ResourceHeader{Name: name, Type: typ, Class: class(unique), TTL: ttlOf(normal)}
 	}
-	var addrs []dnsmessage.Resource
-	for _, ip := range interfaceIPv4(ifIndex) {
+	var addrs []dnsmessage.Resource // A, then AAAA
+	v4, v6 := interfaceAddrs(ifIndex)
+	for _, ip := range v4 {
 		addrs = append(addrs, dnsmessage.Resource{Header: hdr(host, dnsmessage.TypeA, true, hostTTL),
 			Body: &dnsmessage.AResource{A: [4]byte(ip)}})
+	}
+	for _, ip := range v6 {
+		addrs = append(addrs, dnsmessage.Resource{Header: hdr(host, dnsmessage.TypeAAAA, true, hostTTL),
+			Body: &dnsmessage.AAAAResource{AAAA: [16]byte(ip)}})
+	}
+	// addrsOf returns the address records of type typ, and the others:
+	// an answer of one family carries the other's as additionals (RFC
+	// 6762 §6.2).
+	addrsOf := func(typ dnsmessage.Type) (match, other []dnsmessage.Resource) {
+		for _, rr := range addrs {
+			if rr.Header.Type == typ || typ == dnsmessage.TypeALL {
+				match = append(match, rr)
+			} else {
+				other = append(other, rr)
+			}
+		}
+		return match, other
 	}
 	instance := func(s Service) (srv, txt dnsmessage.Resource) {
 		name := mustName(s.Instance + "." + s.Type + ".local.")
@@ -382,8 +492,19 @@ func (r *Responder) records(ifIndex int, ttl int, asked []dnsmessage.Question) r
 				}
 			}
 		}
-		if name == strings.ToLower(host.String()) && want(q, dnsmessage.TypeA) {
-			m.answers = append(m.answers, addrs...)
+		if name == strings.ToLower(host.String()) {
+			for _, typ := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
+				if q.Type == typ {
+					match, other := addrsOf(typ)
+					m.answers = append(m.answers, match...)
+					if len(match) > 0 {
+						m.additionals = append(m.additionals, other...)
+					}
+				}
+			}
+			if q.Type == dnsmessage.TypeALL {
+				m.answers = append(m.answers, addrs...)
+			}
 		}
 	}
 	if haveAddrs {
@@ -392,24 +513,27 @@ func (r *Responder) records(ifIndex int, ttl int, asked []dnsmessage.Question) r
 	return m
 }
 
-// interfaceIPv4 lists the IPv4 addresses of interface index (all
-// interfaces' if it is unknown).
-func interfaceIPv4(index int) []net.IP {
+// interfaceAddrs lists the IPv4 and IPv6 addresses of interface index
+// (all interfaces' if it is unknown).
+func interfaceAddrs(index int) (v4, v6 []net.IP) {
 	var addrs []net.Addr
 	if ifi, err := net.InterfaceByIndex(index); err == nil {
 		addrs, _ = ifi.Addrs()
 	} else {
 		addrs, _ = net.InterfaceAddrs()
 	}
-	var out []net.IP
 	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip4 := ipn.IP.To4(); ip4 != nil {
-				out = append(out, ip4)
-			}
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if ip4 := ipn.IP.To4(); ip4 != nil {
+			v4 = append(v4, ip4)
+		} else if ip16 := ipn.IP.To16(); ip16 != nil {
+			v6 = append(v6, ip16)
 		}
 	}
-	return out
+	return v4, v6
 }
 
 func instanceNames(ss []Service) []string {

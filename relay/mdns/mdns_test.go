@@ -147,7 +147,7 @@ func TestBrowseLegacyUnicast(t *testing.T) {
 // says so and skips; the legacy unicast test above still runs.
 func TestBrowseMulticastLoopback(t *testing.T) {
 	r := start(t)
-	if len(r.ifs) == 0 {
+	if r.Families()["udp4"] == 0 {
 		t.Skip("could not join the mDNS group on loopback")
 	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
@@ -161,5 +161,110 @@ func TestBrowseMulticastLoopback(t *testing.T) {
 	}
 	if len(find(m, dnsmessage.TypeSRV)) != 1 {
 		t.Errorf("multicast browse: %v", m)
+	}
+}
+
+// The same browse over IPv6: a one-shot query to [::1] at the responder's
+// port finds the instance, and the host's addresses come as AAAA (::1)
+// with the A records beside them; an AAAA query for the host is answered
+// with AAAA and carries A as additionals, and an A query the other way.
+func TestBrowseLegacyUnicastIPv6(t *testing.T) {
+	r := start(t)
+	if _, ok := r.Families()["udp6"]; !ok {
+		t.Skip("no IPv6 socket on this host")
+	}
+	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer conn.Close()
+	to := &net.UDPAddr{IP: net.IPv6loopback, Port: r.LocalPort()}
+
+	m := query(t, conn, to, 0x66, "_cairn._tcp.local.", dnsmessage.TypePTR)
+	if m == nil {
+		t.Fatal("no reply over IPv6 to PTR _cairn._tcp.local.")
+	}
+	if srv := find(m, dnsmessage.TypeSRV); len(srv) != 1 || srv[0].Body.(*dnsmessage.SRVResource).Port != 1883 {
+		t.Fatalf("SRV %v", srv)
+	}
+	aaaa := find(m, dnsmessage.TypeAAAA)
+	if len(aaaa) == 0 || aaaa[0].Body.(*dnsmessage.AAAAResource).AAAA != [16]byte(net.IPv6loopback) {
+		t.Fatalf("AAAA %v", aaaa)
+	}
+	if len(find(m, dnsmessage.TypeA)) == 0 {
+		t.Error("no A beside the AAAA in a browse reply")
+	}
+
+	m = query(t, conn, to, 0x67, "cairn-0123456789ab.local.", dnsmessage.TypeAAAA)
+	if m == nil || len(m.Answers) == 0 {
+		t.Fatalf("AAAA of the host: %v", m)
+	}
+	for _, rr := range m.Answers {
+		if rr.Header.Type != dnsmessage.TypeAAAA {
+			t.Errorf("AAAA query answered with %v", rr.Header.Type)
+		}
+	}
+	if a := find(m, dnsmessage.TypeA); len(a) == 0 || a[0].Body.(*dnsmessage.AResource).A != [4]byte{127, 0, 0, 1} {
+		t.Errorf("A additionals of an AAAA answer: %v", m.Additionals)
+	}
+	m = query(t, conn, to, 0x68, "cairn-0123456789ab.local.", dnsmessage.TypeA)
+	if m == nil || len(m.Answers) == 0 || m.Answers[0].Header.Type != dnsmessage.TypeA {
+		t.Fatalf("A of the host over IPv6: %v", m)
+	}
+	if len(find(m, dnsmessage.TypeAAAA)) == 0 {
+		t.Errorf("AAAA additionals of an A answer: %v", m.Additionals)
+	}
+}
+
+// A query to ff02::fb on loopback, the way a handheld on an IPv6-only
+// network browses. Where the host routes no IPv6 multicast on loopback the
+// test says so and skips; the IPv6 unicast test above still runs.
+func TestBrowseMulticastLoopbackIPv6(t *testing.T) {
+	r := start(t)
+	if r.Families()["udp6"] == 0 {
+		t.Skip("could not join ff02::fb on loopback")
+	}
+	lo := loopback(t)
+	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
+	if err != nil {
+		t.Skipf("no IPv6: %v", err)
+	}
+	defer conn.Close()
+	to := &net.UDPAddr{IP: groupIPv6, Port: r.LocalPort(), Zone: lo.Name}
+	if _, err := conn.WriteToUDP([]byte{0}, to); err != nil {
+		// Linux routes no IPv6 multicast on lo unless it is given the
+		// MULTICAST flag and a route, which a test must not do.
+		t.Skipf("no IPv6 multicast on loopback here (%v); IPv6 unicast is tested instead", err)
+	}
+	m := query(t, conn, to, 9, "_cairn._tcp.local.", dnsmessage.TypePTR)
+	if m == nil {
+		t.Skip("no IPv6 multicast delivered on loopback here; IPv6 unicast is tested instead")
+	}
+	if len(find(m, dnsmessage.TypeSRV)) != 1 || len(find(m, dnsmessage.TypeAAAA)) == 0 {
+		t.Errorf("IPv6 multicast browse: %v", m)
+	}
+}
+
+// Announcements carry A and AAAA records of the interface.
+func TestRecordsBothFamilies(t *testing.T) {
+	r := start(t)
+	m := r.records(loopback(t).Index, -1, nil)
+	var a, aaaa int
+	for _, rr := range m.answers {
+		switch rr.Header.Type {
+		case dnsmessage.TypeA:
+			a++
+		case dnsmessage.TypeAAAA:
+			aaaa++
+			if rr.Header.Class != dnsmessage.ClassINET|classCacheBit {
+				t.Errorf("AAAA class %v, want IN with cache flush", rr.Header.Class)
+			}
+		}
+	}
+	if a == 0 || aaaa == 0 {
+		t.Errorf("announcement on loopback has %d A and %d AAAA records", a, aaaa)
+	}
+	if _, err := m.pack(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,388 @@
+// The Cairn web client's page: screens, the message history and outbox in
+// IndexedDB, and the glue to the protocol code (package client built to
+// WebAssembly, globalThis.cairn; web/wasm). See docs/web.md.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const started = performance.now();
+
+// ---- IndexedDB: "keystore" holds the keystore file's bytes (sealed under
+// the passphrase when there is one); "messages" the history and outbox.
+let db;
+function openDB() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("cairn", 1);
+    req.onupgradeneeded = () => {
+      const d = req.result;
+      d.createObjectStore("keystore");
+      const m = d.createObjectStore("messages", { keyPath: "key", autoIncrement: true });
+      m.createIndex("peer", "peer");
+      m.createIndex("id", "id");
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+function tx(store, mode, fn, durability) {
+  return new Promise((resolve, reject) => {
+    const t = db.transaction(store, mode, durability ? { durability } : undefined);
+    let out;
+    Promise.resolve(fn(t.objectStore(store))).then((v) => { out = v; });
+    t.oncomplete = () => resolve(out);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error || new Error("transaction aborted"));
+  });
+}
+const reqP = (r) => new Promise((res, rej) => { r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+
+// What the WebAssembly keystore reads and writes (web/wasm/storage.go).
+globalThis.cairnStore = {
+  load: () => tx("keystore", "readonly", (s) => reqP(s.get("main"))),
+  save: (bytes) => tx("keystore", "readwrite", (s) => { s.put(bytes, "main"); }, "strict"),
+};
+
+const putMsg = (m) => tx("messages", "readwrite", (s) => reqP(s.put(m)));
+const allMsgs = () => tx("messages", "readonly", (s) => reqP(s.getAll()));
+
+// ---- screens
+const screens = ["loading", "onboard", "unlock", "chats", "conv", "add", "me"];
+let current = "loading";
+function show(name) {
+  current = name;
+  for (const s of screens) $(s).hidden = s !== name;
+  $("bar").hidden = ["loading", "onboard", "unlock"].includes(name);
+  document.body.dataset.screen = name;
+}
+
+let contacts = [];
+let peer = null; // the conversation open
+let messages = []; // all, oldest first
+
+function label(did) {
+  const c = contacts.find((c) => c.did === did);
+  return c ? c.label : did.slice(0, 14) + "…" + did.slice(-6);
+}
+
+function stateText(m) {
+  if (m.dir === "in") return "";
+  return { queued: "⏱ queued on phone", sent: "✓ at relay", delivered: "✓✓ delivered" }[m.state] || m.state;
+}
+
+function timeText(at) {
+  const d = new Date(at);
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function renderChats() {
+  contacts = cairn.contacts();
+  const list = $("chatlist");
+  list.replaceChildren();
+  $("nochats").hidden = contacts.length > 0;
+  for (const c of contacts) {
+    const mine = messages.filter((m) => m.peer === c.did);
+    const last = mine[mine.length - 1];
+    const unread = mine.filter((m) => m.dir === "in" && !m.read).length;
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.dataset.did = c.did;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = c.label;
+    if (c.unknown) {
+      const u = document.createElement("span");
+      u.className = "unknown";
+      u.textContent = "not added";
+      name.append(u);
+    }
+    if (unread) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = unread;
+      badge.setAttribute("aria-label", unread + " unread");
+      name.append(badge);
+    }
+    const lastEl = document.createElement("span");
+    lastEl.className = "last";
+    lastEl.textContent = last ? (last.dir === "out" ? "You: " : "") + last.text : "No messages yet";
+    b.append(name, lastEl);
+    b.onclick = () => openConv(c.did);
+    li.append(b);
+    list.append(li);
+  }
+}
+
+function renderConv() {
+  if (!peer) return;
+  $("convname").textContent = label(peer);
+  const ol = $("msgs");
+  ol.replaceChildren();
+  for (const m of messages.filter((m) => m.peer === peer)) {
+    const li = document.createElement("li");
+    li.className = m.dir + (m.urgent ? " urgent" : "");
+    li.dataset.state = m.state || "";
+    li.dataset.text = m.text;
+    if (m.urgent) {
+      const f = document.createElement("span");
+      f.className = "flag";
+      f.textContent = "URGENT";
+      li.append(f);
+    }
+    li.append(document.createTextNode(m.text));
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = timeText(m.at) + (m.dir === "out" ? " · " + stateText(m) : "");
+    li.append(meta);
+    ol.append(li);
+  }
+  ol.scrollTop = ol.scrollHeight;
+}
+
+function render() {
+  if (current === "chats") renderChats();
+  if (current === "conv") renderConv();
+}
+
+async function openConv(did) {
+  peer = did;
+  show("conv");
+  let changed = false;
+  for (const m of messages) {
+    if (m.peer === did && m.dir === "in" && !m.read) { m.read = true; changed = true; await putMsg(m); }
+  }
+  renderConv();
+  if (changed) renderChats();
+  $("text").focus();
+}
+
+// ---- the link to the relay
+let online = false;
+let flushing = null;
+
+function setStatus(s) {
+  online = s.online;
+  document.body.classList.toggle("online", online);
+  document.body.classList.toggle("offline", !online);
+  const queued = messages.filter((m) => m.dir === "out" && m.state === "queued").length;
+  $("linktext").textContent = online ? "Online" : "Offline" + (queued ? ` — ${queued} queued, sent when the relay is back` : " — messages are queued");
+  if (online) { flush(); relayInfo(); }
+}
+
+async function relayInfo() {
+  try {
+    const r = await fetch("/status.json", { cache: "no-store" });
+    if (!r.ok) throw new Error(r.status);
+    const s = await r.json();
+    const radios = s.radios || [];
+    const ups = s.uplinks || [];
+    const ready = radios.filter((x) => x.state === "ready");
+    const radio = radios.length === 0 ? "no radio" :
+      `radio ${ready.length ? "ready" : "down"} (${ready.reduce((n, x) => n + (x.neighbours || 0), 0)} neighbours)`;
+    const net = ups.length === 0 ? "no internet link" : ups.some((u) => u.connected) ? "internet up" : "internet down";
+    $("relay").textContent = `Relay ${s.name || ""} ${s.did ? s.did.slice(0, 14) + "…" + s.did.slice(-6) : ""} · ${radio} · ${net}`;
+    $("relay").dataset.radio = radios.length ? (ready.length ? "ready" : "down") : "none";
+    $("relay").dataset.internet = ups.length ? (ups.some((u) => u.connected) ? "up" : "down") : "none";
+  } catch (e) {
+    $("relay").textContent = "Relay status unavailable";
+  }
+}
+
+// flush publishes queued messages, oldest first. A sealed envelope is
+// published as is, again after a lost PUBACK (the relay takes the
+// duplicate as done); one to a contact whose bundle is not known yet is
+// sealed and sent in one go.
+function flush() {
+  if (flushing) { flushing.again = true; return; }
+  flushing = { again: false };
+  (async () => {
+    do {
+      flushing.again = false;
+      for (const m of messages.filter((m) => m.dir === "out" && m.state === "queued")) {
+        if (!online) break;
+        try {
+          m.id = m.env ? await cairn.publish(m.env) : await cairn.send(m.peer, m.text, m.urgent);
+          m.state = "sent";
+          if (m.delivered) m.state = "delivered";
+          await putMsg(m);
+          render();
+        } catch (e) {
+          console.log("cairn: still queued:", e.message);
+          break;
+        }
+      }
+    } while (flushing.again && online);
+    flushing = null;
+    setStatusText();
+  })();
+}
+function setStatusText() { setStatus({ online }); }
+
+async function sendMessage(text, urgent) {
+  const m = { peer, dir: "out", text, urgent, at: Date.now(), state: "queued", id: null, env: null };
+  try {
+    const s = await cairn.seal(peer, text, urgent);
+    m.id = s.id;
+    m.env = s.env;
+  } catch (e) {
+    if (!e.message.startsWith("nobundle:")) throw e;
+    // Added by did:key alone: sealed once the relay has fetched its bundle.
+  }
+  m.key = await putMsg(m);
+  messages.push(m);
+  renderConv();
+  flush();
+}
+
+// ---- events from the WebAssembly side
+globalThis.cairnEvents = {
+  status: (s) => setStatus(s),
+  message: async (ev) => {
+    if (messages.some((m) => m.dir === "in" && m.id === ev.id)) return;
+    const m = { peer: ev.from, dir: "in", text: ev.text, urgent: ev.urgent, at: Date.now(), id: ev.id, read: current === "conv" && peer === ev.from };
+    m.key = await putMsg(m);
+    messages.push(m);
+    render();
+    if (ev.urgent && navigator.vibrate) navigator.vibrate([200, 100, 200]);
+  },
+  delivered: async (did, ids) => {
+    for (const m of messages) {
+      if (m.dir === "out" && m.peer === did && ids.includes(m.id)) {
+        m.delivered = true;
+        if (m.state !== "queued") m.state = "delivered";
+        await putMsg(m);
+      }
+    }
+    render();
+  },
+};
+
+// ---- start
+function loadWasm() {
+  return new Promise((resolve, reject) => {
+    globalThis.cairnLoaded = resolve;
+    const go = new Go();
+    const url = document.querySelector('meta[name="cairn-wasm"]').content;
+    WebAssembly.instantiateStreaming(fetch(url), go.importObject)
+      .then((r) => go.run(r.instance))
+      .catch(reject);
+  });
+}
+
+function ready() {
+  document.body.dataset.ready = "1";
+  globalThis.cairnReadyMs = performance.now() - started;
+}
+
+async function enter() {
+  messages = await allMsgs();
+  messages.sort((a, b) => a.at - b.at || a.key - b.key);
+  show("chats");
+  renderChats();
+  setStatus({ online: false });
+  const ws = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/mqtt";
+  cairn.connect(ws);
+  ready();
+}
+
+async function main() {
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").catch((e) => console.log("cairn: no service worker:", e.message));
+  }
+  db = await openDB();
+  await loadWasm();
+  const st = await cairn.state();
+  if (st === "open") return enter();
+  show(st === "locked" ? "unlock" : "onboard");
+  ready();
+}
+
+$("create").onclick = async () => {
+  $("create").disabled = true;
+  try {
+    await cairn.create($("newpass").value);
+    $("newpass").value = "";
+    await enter();
+  } finally { $("create").disabled = false; }
+};
+$("unlockbtn").onclick = async () => {
+  $("unlockerr").textContent = "";
+  try {
+    await cairn.unlock($("pass").value);
+    $("pass").value = "";
+    await enter();
+  } catch (e) { $("unlockerr").textContent = e.message; }
+};
+$("pass").onkeydown = (e) => { if (e.key === "Enter") $("unlockbtn").click(); };
+$("back").onclick = () => { peer = null; show("chats"); renderChats(); };
+$("composer").onsubmit = async (e) => {
+  e.preventDefault();
+  const text = $("text").value.trim();
+  if (!text) return;
+  $("text").value = "";
+  const urgent = $("urgent").checked;
+  $("urgent").checked = false;
+  await sendMessage(text, urgent);
+};
+$("text").onkeydown = (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); } };
+$("showme").onclick = () => {
+  const me = cairn.identity();
+  $("qr").innerHTML = cairn.qr(me.card);
+  $("card").value = me.card;
+  $("mydid").textContent = me.did;
+  show("me");
+};
+$("meback").onclick = () => { show("chats"); renderChats(); };
+$("copycard").onclick = async () => {
+  try { await navigator.clipboard.writeText($("card").value); $("copycard").textContent = "Copied"; } catch {
+    $("card").select();
+  }
+  setTimeout(() => { $("copycard").textContent = "Copy card"; }, 1500);
+};
+
+// Adding a contact: the camera with the browser's BarcodeDetector where
+// there is one (Chrome on Android; it needs a secure context), else paste.
+let stream = null;
+function stopCamera() {
+  if (stream) { for (const t of stream.getTracks()) t.stop(); stream = null; }
+}
+$("addbtn").onclick = () => {
+  $("ref").value = ""; $("cname").value = ""; $("adderr").textContent = "";
+  const canScan = "BarcodeDetector" in globalThis && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+  $("scanbox").hidden = !canScan;
+  $("noscan").hidden = !!canScan;
+  show("add");
+};
+$("scan").onclick = async () => {
+  try {
+    const det = new BarcodeDetector({ formats: ["qr_code"] });
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    const v = $("video");
+    v.srcObject = stream;
+    await v.play();
+    while (stream) {
+      const codes = await det.detect(v);
+      const hit = codes.find((c) => c.rawValue.startsWith("cairn1:") || c.rawValue.startsWith("did:key:"));
+      if (hit) { $("ref").value = hit.rawValue; stopCamera(); $("cname").focus(); break; }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (e) {
+    stopCamera();
+    $("adderr").textContent = "Camera: " + e.message + " — paste the card instead.";
+  }
+};
+$("addcancel").onclick = () => { stopCamera(); show("chats"); renderChats(); };
+$("addok").onclick = async () => {
+  const ref = $("ref").value.trim();
+  const why = cairn.validateRef(ref);
+  if (why) { $("adderr").textContent = why; return; }
+  try {
+    const c = await cairn.addContact(ref, $("cname").value);
+    stopCamera();
+    contacts = cairn.contacts();
+    openConv(c.did);
+  } catch (e) { $("adderr").textContent = e.message; }
+};
+
+main().catch((e) => {
+  $("loadmsg").textContent = "Cairn could not start: " + e.message;
+  console.error(e);
+});

@@ -1,0 +1,194 @@
+// Package web is the handheld web client that a relay serves (docs/web.md):
+// static assets built by `make web` (go run ./web/build) into dist/ and
+// embedded here, so the cairn binary stays one file. The protocol code is
+// package client built to WebAssembly (web/wasm); this package only serves
+// the files, with the right caching and compression.
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+//go:embed all:dist
+var dist embed.FS
+
+// asset is one file as served. The build stores a compressible file only
+// gzipped (so the binary carries one copy); it is unpacked, once, for a
+// client that does not accept gzip.
+type asset struct {
+	raw   []byte // the file, or nil until unpacked
+	gz    []byte // its gzip encoding, or nil for a file not stored so
+	etag  string // strong, over what is stored
+	ctype string
+	cache string // Cache-Control
+
+	once sync.Once // unpacks raw from gz
+}
+
+func (a *asset) data() []byte {
+	a.once.Do(func() {
+		if a.raw != nil {
+			return
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(a.gz))
+		if err == nil {
+			a.raw, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			panic("web: embedded asset does not unpack: " + err.Error()) // the build wrote it
+		}
+	})
+	return a.raw
+}
+
+// hashedName matches the content-hashed names the build gives assets:
+// app.1a2b3c4d.js. They never change, so they are cached for a year.
+var hashedName = regexp.MustCompile(`\.[0-9a-f]{8}\.[a-z0-9]+$`)
+
+var (
+	loadOnce sync.Once
+	assets   map[string]*asset // by URL path
+)
+
+func load() {
+	assets = map[string]*asset{}
+	entries, _ := fs.ReadDir(dist, "dist")
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") || name == "README.md" {
+			continue
+		}
+		stored, err := dist.ReadFile("dist/" + name)
+		if err != nil {
+			continue
+		}
+		a := &asset{raw: stored, cache: "no-cache"}
+		if n, ok := strings.CutSuffix(name, ".gz"); ok {
+			name, a.raw, a.gz = n, nil, stored
+		}
+		sum := sha256.Sum256(stored)
+		a.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
+		if hashedName.MatchString(name) {
+			a.cache = "public, max-age=31536000, immutable"
+		}
+		switch ext := path.Ext(name); ext {
+		case ".webmanifest":
+			a.ctype = "application/manifest+json"
+		case ".wasm":
+			a.ctype = "application/wasm"
+		default:
+			a.ctype = mime.TypeByExtension(ext)
+		}
+		p := "/" + name
+		if name == "index.html" {
+			p = "/"
+		}
+		assets[p] = a
+	}
+}
+
+// Built reports whether this binary carries the web client (make web ran
+// before go build).
+func Built() bool {
+	loadOnce.Do(load)
+	return assets["/"] != nil
+}
+
+// contentSecurityPolicy keeps every request on the relay: scripts, the
+// WebAssembly module, styles and the MQTT WebSocket come from the page's
+// own origin, and nothing may frame it.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
+	"connect-src 'self'; media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+
+// Handler serves the web client: / is the app, the rest its assets. Hashed
+// assets are cached as immutable; the entry points (/, /sw.js, the
+// manifest) are revalidated with their ETag on every load. A client that
+// accepts gzip gets the precompressed copy. Safe for concurrent use.
+func Handler() http.Handler {
+	return http.HandlerFunc(serve)
+}
+
+func serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !Built() {
+		http.Error(w, "this cairn binary was built without its web client: run `make web` (or `make build`) and build again", http.StatusServiceUnavailable)
+		return
+	}
+	a := assets[r.URL.Path]
+	if a == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.ctype)
+	h.Set("Cache-Control", a.cache)
+	h.Set("ETag", a.etag)
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Referrer-Policy", "no-referrer")
+	if r.URL.Path == "/sw.js" {
+		h.Set("Service-Worker-Allowed", "/")
+	}
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatch(match, a.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	var body []byte
+	if a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		body = a.gz
+		h.Set("Content-Encoding", "gzip")
+	} else {
+		body = a.data()
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(body)
+}
+
+func etagMatch(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(t), "W/"))
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptsGzip reads Accept-Encoding: gzip (or *) listed without q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.TrimSpace(coding)
+		if !strings.EqualFold(coding, "gzip") && coding != "*" {
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
+			if q, err := strconv.ParseFloat(v, 64); err == nil && q == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
