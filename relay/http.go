@@ -18,8 +18,10 @@ import (
 //	/readyz   200 once the store is open and every listener is bound and
 //	          serving, 503 with the reason otherwise
 //	/status   a page a person reads on a phone (statuspage.go)
+//	/status.json  the relay's key and links, for the web client
+//	/, /mqtt  the web client and its MQTT over WebSocket, when served (web.go)
 //
-// / is left free for the web client. Nothing here changes state or reveals
+// Nothing here changes state or reveals
 // more than counts and link names, so it has no authentication; bind it to
 // a management address if the LAN should not see it.
 
@@ -92,6 +94,11 @@ func (r *Relay) HTTPHandler() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("GET /status", r.serveStatusPage)
+	mux.HandleFunc("GET /status.json", r.serveStatusJSON)
+	if r.serveWeb() && r.webMQTT != nil {
+		mux.Handle("GET /mqtt", r.webMQTT)
+		mux.Handle("GET /", r.web)
+	}
 	return mux
 }
 

@@ -59,6 +59,10 @@ type Options struct {
 	// LogLevel, if set, is the level of Logger, which Reload sets from
 	// [log] level.
 	LogLevel *slog.LevelVar
+	// Web, if set, is the handheld web client, served at / of the HTTP
+	// listener with MQTT over WebSocket at /mqtt (web.go) while http.web
+	// is on. cmd/cairn passes package web's handler.
+	Web http.Handler
 }
 
 // Relay is a running relay: broker, store and the sessions between them.
@@ -75,9 +79,11 @@ type Relay struct {
 	uplink *uplink.Group
 
 	version  string
-	did      string      // the relay key's did:key (identity.go)
-	started  time.Time   // New; uptime counts from here
-	serving  atomic.Bool // from the end of Serve to the start of Close: /readyz
+	web      http.Handler      // Options.Web
+	webMQTT  *httpMQTTListener // /mqtt, when the web client is served
+	did      string            // the relay key's did:key (identity.go)
+	started  time.Time         // New; uptime counts from here
+	serving  atomic.Bool       // from the end of Serve to the start of Close: /readyz
 	httpL    net.Listener
 	httpSrv  *http.Server    // nil when http.listen is off
 	mdns     *mdns.Responder // discovery; nil when off
@@ -120,6 +126,7 @@ func New(opts Options) (*Relay, error) {
 		sessions: make(map[*mqtt.Client]*session),
 		inboxes:  make(map[codec.Tag]map[*deliverer]struct{}),
 		version:  opts.Version,
+		web:      opts.Web,
 		mdnsPort: opts.DiscoveryPort,
 		mdnsIfs:  opts.DiscoveryInterfaces,
 		level:    opts.LogLevel,
@@ -212,6 +219,12 @@ func (r *Relay) addListeners() error {
 	if m.WSListen != "" {
 		if err := r.addListener(newWSListener("ws", m.WSListen, nil)); err != nil {
 			return fmt.Errorf("listening on %s: %w", m.WSListen, err)
+		}
+	}
+	if r.serveWeb() {
+		r.webMQTT = newHTTPMQTTListener()
+		if err := r.addListener(r.webMQTT); err != nil {
+			return fmt.Errorf("adding /mqtt: %w", err)
 		}
 	}
 	return nil

@@ -58,6 +58,7 @@ type MQTT struct {
 // the /status page.
 type HTTP struct {
 	Listen string `toml:"listen"` // TCP address; "" disables
+	Web    bool   `toml:"web"`    // serve the handheld web client at / and MQTT over WebSocket at /mqtt
 }
 
 // Discovery configures the mDNS/DNS-SD announcement on the local network.
@@ -100,7 +101,7 @@ func Default() *Config {
 			SweepInterval:    Duration(time.Minute),
 			GroupCommit:      true,
 		},
-		HTTP:      HTTP{Listen: ":8080"},
+		HTTP:      HTTP{Listen: ":8080", Web: true},
 		Discovery: Discovery{Enabled: true},
 	}
 }
