@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/web"
 )
 
 // relayFlags are the command-line overrides of the config file; a reload
@@ -79,7 +80,7 @@ func runRelay(args []string) error {
 		}
 	}
 
-	r, err := relay.New(relay.Options{Config: cfg, Logger: log, LogLevel: level, Version: version})
+	r, err := relay.New(relay.Options{Config: cfg, Logger: log, LogLevel: level, Version: version, Web: web.Handler()})
 	if err != nil {
 		return err
 	}
