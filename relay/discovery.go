@@ -16,7 +16,7 @@ import (
 //	cairn-<relay-id>._mqtt._tcp.local   SRV → plain MQTT port, when it is on
 //	TXT of both: v=1, did=<the relay's did:key>, prefix=<topic prefix>,
 //	             mqtt=, mqtts=, ws=, http= <port of each listener that is on>
-//	cairn-<relay-id>.local              A → the addresses of the asking interface
+//	cairn-<relay-id>.local              A, AAAA → the addresses of the asking interface (IPv4 and IPv6)
 //
 // relay-id is the uplink's 12-hex-digit id in the data directory, so the
 // names stay the same across restarts. A responder that cannot start (no
