@@ -370,10 +370,10 @@ func (l *Link) nextPush(now time.Time) (*job, time.Duration) {
 	return &job{frames: frames, prio: e.Prio, sent: func(now time.Time, air time.Duration) {
 		l.stats.Pushed++
 		ps.attempts++
-		ps.nextTry = now.Add(l.opts.AckWait)
+		ps.nextTry = now.Add(l.ackWait(len(frames), air))
 		l.holdUntil = later(l.holdUntil, now.Add(air+ackGap(l.opts.Modulation)))
 		if ps.attempts >= pushTries {
-			ps.nextTry = now.Add(l.opts.AckWait) // one last wait for the ack, then forget (see prunePushes)
+			ps.nextTry = now.Add(l.ackWait(len(frames), air)) // one last wait for the ack, then forget (see prunePushes)
 		}
 		l.chargeFlow(e.To, air, now)
 	}}, 0

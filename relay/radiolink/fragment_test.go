@@ -12,6 +12,7 @@ import (
 	"github.com/cairnmesh/cairn/radio"
 	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
+	"github.com/cairnmesh/cairn/relay/store"
 )
 
 // pqxdhFirstBytes is the size of a PQXDH first message's envelope: too
@@ -220,6 +221,133 @@ func TestNackSelectiveRepeat(t *testing.T) {
 		}
 		if s := l.Stats(); s.NacksSent != 1 || s.Received != 1 {
 			t.Fatalf("stats: %d NACKs sent, %d received; want 1, 1", s.NacksSent, s.Received)
+		}
+	})
+}
+
+// TestFragmentAckWait, against a fake modem that takes frames at once: the
+// wait before a fragmented envelope is sent again covers the airtime of
+// all its fragments (a NACK may ask for every one of them) besides
+// AckWait, and a NACK moves it on by the airtime of what it asks for; a
+// whole envelope waits AckWait. Only lower bounds are asserted: a loaded
+// machine makes the link later, never earlier.
+func TestFragmentAckWait(t *testing.T) {
+	t.Parallel()
+	mod := radio.Modulation{BandwidthHz: 125000, SF: 7, CR: 5} // a full fragment takes 400 ms
+	const ackWait = 200 * time.Millisecond
+	// airOf is the airtime of a fragment as the modem sends it.
+	airOf := func(f radio.LinkFrame) time.Duration {
+		return mod.Airtime(radio.FragmentHeaderBytes + len(f.Data) + radio.RNodeHeaderBytes)
+	}
+	start := func(t *testing.T, e *codec.Envelope) *fakeDriver {
+		ledger, err := radio.NewLedger(10, 0, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := newMemStore()
+		st.put(e)
+		drv := newFakeDriver()
+		l, err := radiolink.New(radiolink.Options{
+			Name: "radio:0", Driver: drv, Modulation: mod, Ledger: ledger, Store: st,
+			Ingest: func(_ []byte, from string, done func(codec.ID, error)) {
+				t.Errorf("ingest from %s", from)
+				done(codec.ID{}, store.ErrClosed)
+			},
+			Address: 0x0a, AckWait: ackWait, PollInterval: 10 * time.Millisecond, AntiEntropyInterval: -1,
+			Seed: 3, Logger: relaytest.Logger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Start()
+		t.Cleanup(func() { l.Close() })
+		beacon, _ := radio.AppendBeacon(nil, 0x0b, nil) // a neighbour that never acks
+		drv.rx <- radio.Packet{Data: beacon, SNRdB: 5}
+		return drv
+	}
+	// next returns the next envelope-carrying frame and when it was sent.
+	next := func(t *testing.T, drv *fakeDriver) (radio.LinkFrame, time.Time) {
+		t.Helper()
+		timeout := time.After(60 * time.Second)
+		for {
+			select {
+			case b := <-drv.sent:
+				at := time.Now()
+				f, err := radio.DecodeLinkFrame(b)
+				if err != nil {
+					t.Fatalf("bad frame %x: %v", b, err)
+				}
+				if f.Type == radio.LinkWhole || f.Type == radio.LinkFragment {
+					return f, at
+				}
+			case <-timeout:
+				t.Fatal("nothing sent within 60 s")
+			}
+		}
+	}
+	// The retransmission wait is jittered to ¾ … 5⁄4 of its value.
+	atLeast := func(t *testing.T, what string, got, base time.Duration) {
+		t.Helper()
+		if min := base * 3 / 4; got < min {
+			t.Errorf("%s after %v, want at least %v (¾ of %v)", what, got, min, base)
+		}
+		t.Logf("%s after %v (base %v)", what, got.Round(time.Millisecond), base)
+	}
+
+	t.Run("whole", func(t *testing.T) {
+		t.Parallel()
+		drv := start(t, relaytest.Message(relaytest.NewIdentity().Tag, codec.PrioNormal, 41))
+		_, t0 := next(t, drv)
+		_, t1 := next(t, drv)
+		atLeast(t, "whole envelope sent again", t1.Sub(t0), ackWait)
+	})
+
+	t.Run("fragmented", func(t *testing.T) {
+		t.Parallel()
+		drv := start(t, relaytest.Message(relaytest.NewIdentity().Tag, codec.PrioNormal, pqxdhFirstBytes-22))
+		var t0 time.Time
+		var air time.Duration
+		for i := range 6 {
+			f, at := next(t, drv)
+			if f.Type != radio.LinkFragment || int(f.Index) != i {
+				t.Fatalf("frame %d: %+v", i, f)
+			}
+			t0 = at
+			air += airOf(f)
+		}
+		f, t1 := next(t, drv)
+		if f.Type != radio.LinkFragment || f.Index != 0 {
+			t.Fatalf("retransmission starts with %+v", f)
+		}
+		// 6 fragments: AckWait + their 2.05 s on air (+ a NACK): ten times
+		// a whole envelope's wait.
+		atLeast(t, "fragmented envelope sent again", t1.Sub(t0), ackWait+air)
+	})
+
+	t.Run("nack", func(t *testing.T) {
+		t.Parallel()
+		drv := start(t, relaytest.Message(relaytest.NewIdentity().Tag, codec.PrioNormal, pqxdhFirstBytes-22))
+		var xfer uint16
+		for range 6 {
+			f, _ := next(t, drv)
+			xfer = f.Transfer
+		}
+		// Every fragment missing, asked for at once: the resend of all six
+		// comes in the NACK slot, then the wait starts over from the NACK.
+		nack := radio.LinkFrame{Type: radio.LinkNack, Transfer: xfer, Sender: 0x0a, Base: 0, Data: []byte{0x3f}}.Append(nil)
+		tn := time.Now()
+		drv.rx <- radio.Packet{Data: nack, SNRdB: 5}
+		var air time.Duration
+		for i := range 6 {
+			f, _ := next(t, drv)
+			if int(f.Index) != i || f.Transfer != xfer {
+				t.Fatalf("resent for the NACK: fragment %d of %03x, want %d of %03x", f.Index, f.Transfer, i, xfer)
+			}
+			air += airOf(f)
+		}
+		_, t1 := next(t, drv)
+		if got, min := t1.Sub(tn), ackWait+air; got < min {
+			t.Errorf("sent whole again %v after the NACK, want at least %v", got, min)
 		}
 	})
 }

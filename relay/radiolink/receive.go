@@ -82,10 +82,19 @@ func (l *Link) onPacket(p radio.Packet) {
 			if env := l.transfers[f.Transfer]; env != nil {
 				frags, err := radio.Fragment(l.opts.Address, f.Transfer, env)
 				if err == nil {
+					var air time.Duration
 					for _, i := range radio.MissingIndexes(f) {
 						if int(i) < len(frags) {
 							l.nacks = append(l.nacks, frags[i]) // resent in the NACK slot
 							l.stats.FragmentsResent++
+							air += l.opts.Modulation.Airtime(len(frags[i]) + radio.RNodeHeaderBytes)
+						}
+					}
+					// The receiver is at work on it: no whole resend before
+					// these have gone and it could ack.
+					for _, st := range l.out {
+						if st.xferSet && st.transfer == f.Transfer {
+							st.nextTry = later(st.nextTry, now.Add(air+l.opts.AckWait))
 						}
 					}
 				}

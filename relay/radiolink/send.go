@@ -378,10 +378,25 @@ func (l *Link) envelopeJob(it store.Item) *job {
 		}
 		// Gentle growth (× 1.5): on a lossy channel most repeats are for
 		// a lost frame or ack, not for a neighbour that is gone.
-		wait := min(time.Duration(float64(l.opts.AckWait)*math.Pow(1.5, float64(min(st.attempts-1, 40)))), l.opts.MaxBackoff)
+		base := l.ackWait(len(frames), air)
+		wait := min(time.Duration(float64(base)*math.Pow(1.5, float64(min(st.attempts-1, 40)))), max(l.opts.MaxBackoff, base))
 		st.nextTry = now.Add(l.jitter(wait*3/4, wait*5/4))
 		l.chargeFlow(e.To, air, now)
 	}}
+}
+
+// ackWait is the first wait for the acks of an envelope sent in n frames
+// that took air on the channel. A fragmented envelope's receiver NACKs the
+// fragments it lacks when the last one comes and acks once it has them
+// all, so beyond AckWait the wait leaves room for a NACK and for resending
+// every fragment (the worst case): a long transfer is not sent whole again
+// while its receiver is still asking for pieces of it. 6 fragments at SF9,
+// 125 kHz (a 1,252-byte envelope): 4.8 s + 6.4 s + 0.2 s.
+func (l *Link) ackWait(n int, air time.Duration) time.Duration {
+	if n <= 1 {
+		return l.opts.AckWait
+	}
+	return l.opts.AckWait + air + l.opts.Modulation.Airtime(radio.NackHeaderBytes+(n+7)/8+radio.RNodeHeaderBytes)
 }
 
 // keepTransfer keeps a fragmented envelope for NACKs. Called with mu held.
