@@ -2,6 +2,8 @@ package radiolink_test
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,7 +21,22 @@ import (
 // lineSF is the spreading factor of the A–B–C tests. SF7 (a 64-byte packet
 // takes 118 ms at 125 kHz) keeps them within seconds; every delay of the
 // link scales with airtime, so SF9 (390 ms) behaves the same, 3.3× slower.
-const lineSF = 7
+// CAIRN_LINE_SF=9 runs them at SF9 for docs/radio.md's tables, with every
+// deadline stretched by the same factor (lineSlow).
+var lineSF = func() uint8 {
+	if sf, err := strconv.Atoi(os.Getenv("CAIRN_LINE_SF")); err == nil && sf >= 7 && sf <= 12 {
+		return uint8(sf)
+	}
+	return 7
+}()
+
+// lineSlow is how much longer than at SF7 everything takes at lineSF.
+func lineSlow(d time.Duration) time.Duration {
+	at := func(sf uint8) time.Duration {
+		return radio.Modulation{BandwidthHz: 125000, SF: sf, CR: 5}.Airtime(64)
+	}
+	return time.Duration(float64(d) * float64(at(lineSF)) / float64(at(7)))
+}
 
 // lineBeacon is the beacon interval in the tests. A relay answers a new
 // neighbour's beacon at once, but at 20 % loss a beacon and its answer are
@@ -208,7 +225,7 @@ func TestLineABC(t *testing.T) {
 				sent[e.ID()] = true
 			}
 			delivered := map[codec.ID]bool{}
-			timeout := time.After(40 * time.Second)
+			timeout := time.After(lineSlow(40 * time.Second))
 			for len(delivered) < len(sent) {
 				select {
 				case e := <-got:
@@ -250,7 +267,7 @@ func TestLineABC(t *testing.T) {
 				ids = append(ids, id)
 			}
 			publish(t, sub, codec.SignReceipt(bob.Key, ids).Envelope(86400, codec.PrioNormal))
-			waitFor(t, 40*time.Second, "receipt to purge A and B", func() bool {
+			waitFor(t, lineSlow(40*time.Second), "receipt to purge A and B", func() bool {
 				for _, r := range []*relay.Relay{a, b, c} {
 					for _, id := range ids {
 						if _, ok, _ := r.Store().Get(id); ok {
@@ -273,7 +290,7 @@ func TestLineABC(t *testing.T) {
 				}
 				return owed == [3]int{}
 			}
-			for deadline := time.Now().Add(90 * time.Second); !settled(); time.Sleep(50 * time.Millisecond) {
+			for deadline := time.Now().Add(lineSlow(90 * time.Second)); !settled(); time.Sleep(50 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					for i, r := range l.relays {
 						t.Logf("relay %c: owes %d; %+v", 'A'+i, owed[i], r.Radios()[0].Stats())
