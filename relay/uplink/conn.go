@@ -88,6 +88,7 @@ func (k *conn) serve() error {
 	defer wg.Wait()
 	for {
 		want, stale, changed := k.u.g.tags.filters(k.u.topics, k.u.index)
+		fetchEnd, fetchChanged := k.u.g.fetch.filters(k.u.topics, want, time.Now())
 		// Tags dropped at the bound while this uplink was away may still
 		// be subscribed in its persistent session: count their filters as
 		// subscribed, so that resubscribe unsubscribes them.
@@ -103,10 +104,20 @@ func (k *conn) serve() error {
 			break
 		}
 		k.u.g.tags.unsubscribed(k.u.index, stale)
+		// A bundle fetch's subscription ends with its wait.
+		fetchOver := time.NewTimer(time.Until(fetchEnd))
+		if fetchEnd.IsZero() {
+			fetchOver.Stop()
+		}
 		select {
 		case <-changed:
-			continue
+		case <-fetchChanged:
+		case <-fetchOver.C:
 		case <-k.ctx.Done():
+		}
+		fetchOver.Stop()
+		if k.ctx.Err() == nil {
+			continue
 		}
 		break
 	}
@@ -185,12 +196,22 @@ func (k *conn) ingestLoop() {
 			return
 		}
 		kind, tag, ok := u.topics.parse(a.msg.Topic())
-		if ok && kind == "bundle" {
-			ok = false // only ever published; a subscription here is not ours
-		}
 		if ok {
 			e, err := codec.DecodeEnvelope(a.msg.Payload())
-			ok = err != nil || e.To == tag // a bad envelope gets its refusal from the ingest path
+			// A bad envelope gets its refusal from the ingest path. On a
+			// bundle topic only the owner's own bundle is taken: what the
+			// broker retains there replaces what it had, so the relays
+			// that publish it check its owner (topics.publish).
+			switch {
+			case err != nil:
+			case kind == "bundle":
+				ok = e.To == tag && isOwnBundle(e)
+			default:
+				ok = e.To == tag
+			}
+			if ok && kind == "bundle" {
+				u.g.fetch.done(tag)
+			}
 		}
 		if !ok {
 			u.log.Warn("uplink arrival refused", "topic", a.msg.Topic(), "reason", "wrong_topic")
@@ -313,7 +334,9 @@ func (k *conn) publishLoop() {
 			topic, retain := u.topics.publish(&e)
 			// Receipts are dropped by the store once carried, and the
 			// broker keeps the latest bundle itself: neither is resent.
-			track := e.Kind != codec.KindReceipt && e.Kind != codec.KindBundle
+			// Answers to bundle requests are, like messages, while they
+			// live (10 minutes from a relay, an hour from the owner).
+			track := e.Kind != codec.KindReceipt && !retain
 			tok := k.c.publish(topic, retain, e.Encode(), e.TTL) // the remaining ttl: message expiry in MQTT 5
 			pending <- inflight{o.it.ID, tok, o.resend, track}   // room: as many as slots
 			if track {

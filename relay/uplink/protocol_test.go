@@ -2,6 +2,7 @@ package uplink_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -77,7 +78,8 @@ func watch5(t *testing.T, broker *uplinktest.Broker, topic string) <-chan *paho5
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if _, err := c.Connect(ctx, &paho5.Connect{ClientID: "watch5", CleanStart: true, KeepAlive: 30}); err != nil {
+	id := fmt.Sprintf("watch5-%d", time.Now().UnixNano()) // unique: a second session with one id ends the first
+	if _, err := c.Connect(ctx, &paho5.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

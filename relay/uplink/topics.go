@@ -15,16 +15,30 @@ func (t topics) receipt(tag codec.Tag) string { return t.prefix + "/receipt/" + 
 func (t topics) bundle(tag codec.Tag) string  { return t.prefix + "/bundle/" + tag.String() }
 
 // publish returns where e goes upstream and whether the broker retains it:
-// receipts to receipt/{to}, prekey bundles retained on bundle/{to} (one per
-// tag, the latest), everything else to inbox/{to}.
+// receipts to receipt/{to}; an identity's own prekey bundle retained on
+// bundle/{to} (one per tag, the latest); everything else, answers to
+// bundle requests included, to inbox/{to}.
 func (t topics) publish(e *codec.Envelope) (topic string, retain bool) {
-	switch e.Kind {
-	case codec.KindReceipt:
+	switch {
+	case e.Kind == codec.KindReceipt:
 		return t.receipt(e.To), false
-	case codec.KindBundle:
+	case isOwnBundle(e):
 		return t.bundle(e.To), true
 	}
 	return t.inbox(e.To), false
+}
+
+// isOwnBundle reports whether e is a prekey bundle its owner published to
+// its own tag: the relay copy a client hands its relay (docs/crypto.md,
+// "Bundle exchange through relays"), signed by the identity whose tag is
+// e.To. An answer to a bundle request goes to the requester's reply tag,
+// and a forgery is not signed by the tag's owner.
+func isOwnBundle(e *codec.Envelope) bool {
+	if e.Kind != codec.KindBundle {
+		return false
+	}
+	owner, err := codec.BundleOwner(e.Body)
+	return err == nil && codec.TagOf(owner) == e.To
 }
 
 // parse returns the kind of topic ("inbox", "receipt" or "bundle") and its

@@ -64,8 +64,9 @@ type Options struct {
 // nothing. Its methods are safe for concurrent use; the zero value is not
 // usable: call New.
 type Group struct {
-	opts Options
-	log  *slog.Logger
+	opts  Options
+	log   *slog.Logger
+	fetch fetchSet // prekey bundles being fetched upstream (fetch.go)
 
 	upsMu sync.RWMutex // guards tags and ups, which Reconfigure replaces
 	tags  *Tags        // nil until there are uplinks
