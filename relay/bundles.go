@@ -3,6 +3,7 @@ package relay
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/store"
@@ -28,10 +29,20 @@ const (
 	maxBundleAnswerTTL = 600
 )
 
-// answerBundleRequest answers req, a kind-4 envelope not seen before, from
-// the bundles stored for req.To. It runs on the ingesting goroutine and
-// queues the answers through the one ingest path, after req.
-func (r *Relay) answerBundleRequest(req *codec.Envelope) {
+// Bundles upstream (docs/uplink.md, "Prekey bundles"): an owner's own
+// bundle is published retained on {prefix}/bundle/{tag}. A request this
+// relay cannot answer, from a local client or a radio neighbour, makes
+// the uplinks fetch the retained bundle for a while (uplink.FetchBundle);
+// when an owner's bundle is newly stored, from there or from the owner,
+// the requests still waiting for it are answered (answerWaitingRequests).
+// A request that came from a broker is not fetched for again: the
+// requester's relay does that.
+
+// answerBundleRequest answers req, a kind-4 envelope not seen before that
+// arrived on link from, from the bundles stored for req.To. It runs on the
+// ingesting goroutine and queues the answers through the one ingest path,
+// after req.
+func (r *Relay) answerBundleRequest(req *codec.Envelope, from string) {
 	br, err := codec.DecodeBundleRequest(req.Body)
 	if err != nil {
 		r.log.Debug("bundle request not answered", "tag", req.To, "reason", codec.Reason(err))
@@ -58,11 +69,53 @@ func (r *Relay) answerBundleRequest(req *codec.Envelope) {
 	}
 	sortNewestFirst(found)
 	for _, it := range found {
-		ans := &codec.Envelope{Kind: codec.KindBundle, To: br.Reply, Prio: req.Prio,
-			TTL: min(req.TTL, it.Envelope.TTL, maxBundleAnswerTTL), Body: it.Envelope.Body}
-		r.ingest(ans.Encode(), store.LinkLocal, "relay", func(codec.ID, error) {})
+		r.answer(req, br, it.Envelope)
 	}
 	r.log.Debug("bundle request answered", "tag", req.To, "reply_to", br.Reply, "answers", len(found))
+	if len(found) == 0 && !slices.Contains(r.uplink.Links(), from) {
+		r.uplink.FetchBundle(req.To, time.Duration(req.TTL)*time.Second)
+	}
+}
+
+// answer queues the answer to a request: a copy of bundle's body to the
+// reply tag, through the one ingest path.
+func (r *Relay) answer(req *codec.Envelope, br *codec.BundleRequest, bundle *codec.Envelope) {
+	ans := &codec.Envelope{Kind: codec.KindBundle, To: br.Reply, Prio: req.Prio,
+		TTL: min(req.TTL, bundle.TTL, maxBundleAnswerTTL), Body: bundle.Body}
+	r.ingest(ans.Encode(), store.LinkLocal, "relay", func(codec.ID, error) {})
+}
+
+// answerWaitingRequests answers the requests stored for b.To with b, a
+// kind-3 envelope just stored, if it is the owner's own bundle (an answer
+// to a request or a forgery answers nothing).
+func (r *Relay) answerWaitingRequests(b *codec.Envelope) {
+	owner, err := codec.BundleOwner(b.Body)
+	if err != nil || codec.TagOf(owner) != b.To {
+		return
+	}
+	var reqs []*codec.Envelope
+	err = r.store.Scan(b.To, func(it store.Item) bool {
+		if it.Envelope.Kind == codec.KindBundleRequest {
+			reqs = append(reqs, it.Envelope)
+		}
+		return true
+	})
+	if err != nil {
+		r.log.Warn("waiting bundle requests not answered", "tag", b.To, "err", err)
+		return
+	}
+	n := 0
+	for _, req := range reqs {
+		br, err := codec.DecodeBundleRequest(req.Body)
+		if err != nil || br.Reply == req.To {
+			continue
+		}
+		r.answer(req, br, b)
+		n++
+	}
+	if n > 0 {
+		r.log.Debug("waiting bundle requests answered", "tag", b.To, "answers", n)
+	}
 }
 
 func sortNewestFirst(items []store.Item) {

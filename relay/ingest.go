@@ -46,8 +46,20 @@ func (r *Relay) ingest(raw []byte, from, who string, done func(codec.ID, error))
 		seen, _ := r.store.Seen(e.ID())
 		r.store.PutAsync(e, from, finish)
 		if !seen {
-			r.answerBundleRequest(e)
+			r.answerBundleRequest(e, from)
 		}
+		return
+	}
+	if e.Kind == codec.KindBundle {
+		// A bundle newly stored answers the requests waiting for it
+		// (relay/bundles.go). Once it is durable, so is every request
+		// ingested before it.
+		r.store.PutAsync(e, from, func(id codec.ID, err error) {
+			finish(id, err)
+			if err == nil {
+				go r.answerWaitingRequests(e)
+			}
+		})
 		return
 	}
 	if e.Kind != codec.KindReceipt {
