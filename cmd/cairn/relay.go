@@ -80,6 +80,11 @@ func runRelay(args []string) error {
 		}
 	}
 
+	// Before the relay starts: a signal that comes once it logs "relay
+	// serving" must find the handler, not kill the process undrained.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	r, err := relay.New(relay.Options{Config: cfg, Logger: log, LogLevel: level, Version: version, Web: web.Handler()})
 	if err != nil {
 		return err
@@ -99,8 +104,6 @@ func runRelay(args []string) error {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case <-watchdog:
