@@ -124,6 +124,8 @@ deb: $(addprefix $(DIST)/cairn-linux-,$(foreach a,$(DEB_ARCHES),$(debbin_$(a))))
 	when="$$(date -R -d @"$$(git log -1 --format=%ct 2>/dev/null || date +%s)")"; \
 	printf 'cairn (%s) unstable; urgency=medium\n\n  * Built from git %s; the changes are in the git history.\n\n -- Cairn maintainers <maintainers@cairnmesh.org>  %s\n' \
 		'$(DEB_VERSION)' '$(VERSION)' "$$when" | gzip -9n > $(DEB_STAGE)/changelog.gz
+	gzip -9n < docs/man/cairn.1 > $(DEB_STAGE)/cairn.1.gz
+	gzip -9n < docs/man/cairn.toml.5 > $(DEB_STAGE)/cairn.toml.5.gz
 	for a in $(DEB_ARCHES); do \
 		case $$a in armhf) bin=armv7;; *) bin=$$a;; esac; \
 		cp $(DIST)/cairn-linux-$$bin $(DEB_STAGE)/cairn; \

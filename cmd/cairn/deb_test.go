@@ -50,14 +50,16 @@ func TestDebInstallRemove(t *testing.T) {
 
 	run("dpkg", "-i", deb)
 	for path, mode := range map[string]os.FileMode{
-		"/usr/bin/cairn":                     0o755,
-		"/etc/cairn/cairn.toml":              0o644,
-		"/lib/systemd/system/cairn.service":  0o644,
-		"/usr/share/doc/cairn/copyright":     0o644,
-		"/usr/share/doc/cairn/changelog.gz":  0o644,
-		"/usr/share/doc/cairn/operations.md": 0o644,
-		"/usr/share/lintian/overrides/cairn": 0o644,
-		"/var/lib/cairn":                     os.ModeDir | 0o700,
+		"/usr/bin/cairn":                      0o755,
+		"/etc/cairn/cairn.toml":               0o644,
+		"/lib/systemd/system/cairn.service":   0o644,
+		"/usr/share/doc/cairn/copyright":      0o644,
+		"/usr/share/doc/cairn/changelog.gz":   0o644,
+		"/usr/share/doc/cairn/operations.md":  0o644,
+		"/usr/share/lintian/overrides/cairn":  0o644,
+		"/usr/share/man/man1/cairn.1.gz":      0o644,
+		"/usr/share/man/man5/cairn.toml.5.gz": 0o644,
+		"/var/lib/cairn":                      os.ModeDir | 0o700,
 	} {
 		fi, err := os.Stat(path)
 		if err != nil {
