@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -48,12 +49,55 @@ const (
 // CONNECT: with protocol "auto" the uplink tries 3.1.1 at once.
 var errNotMQTT5 = errors.New("broker did not accept MQTT 5")
 
+// reprobeAfter is how long protocol "auto" keeps to MQTT 3.1.1 with a
+// broker that refused MQTT 5 before it tries 5 again, at the next
+// connection after that: a broker upgraded meanwhile is spoken to in MQTT 5
+// (and gets message expiry) without a restart, and one that is not costs a
+// refused CONNECT at most once an hour, only when the uplink reconnects
+// anyway. A working 3.1.1 connection is never dropped to try.
+const reprobeAfter = time.Hour
+
+// fallback remembers when protocol "auto" last found a broker speaking
+// 3.1.1 only. The zero value has found nothing; it is safe for concurrent
+// use.
+type fallback struct {
+	mu    sync.Mutex // guards since
+	since time.Time  // zero: MQTT 5 is tried
+}
+
+// only311 reports whether a connection at now should skip MQTT 5.
+func (f *fallback) only311(now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.since.IsZero() && now.Sub(f.since) < reprobeAfter
+}
+
+// reprobing reports whether MQTT 5 is about to be tried again after a
+// fallback.
+func (f *fallback) reprobing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.since.IsZero()
+}
+
+// set records the outcome of trying MQTT 5 at now: refused (3.1.1 only) or
+// accepted.
+func (f *fallback) set(refused bool, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if refused {
+		f.since = now
+	} else {
+		f.since = time.Time{}
+	}
+}
+
 // dial connects with the uplink's protocol. With "auto" it tries MQTT 5
 // and, if the broker is reached but does not accept it, 3.1.1 — and keeps
-// to 3.1.1 with that broker from then on (NATS speaks only 3.1.1).
+// to 3.1.1 with that broker for reprobeAfter (NATS speaks only 3.1.1).
 func (u *Uplink) dial(ctx context.Context, onMessage func(message), lost func(error)) (broker, bool, error) {
 	proto := u.cfg.Protocol
-	if proto == protocolAuto && u.only311.Load() {
+	if proto == protocolAuto && u.fallback.only311(time.Now()) {
 		proto = protocol311
 	}
 	switch proto {
@@ -62,7 +106,12 @@ func (u *Uplink) dial(ctx context.Context, onMessage func(message), lost func(er
 	case protocol5:
 		return dial5(ctx, u, onMessage, lost)
 	}
+	again := u.fallback.reprobing()
 	b, present, err := dial5(ctx, u, onMessage, lost)
+	if err == nil && again {
+		u.fallback.set(false, time.Now())
+		u.log.Info("uplink broker speaks MQTT 5 now", "url", u.cfg.URL)
+	}
 	if !errors.Is(err, errNotMQTT5) || ctx.Err() != nil {
 		return b, present, err
 	}
@@ -70,7 +119,9 @@ func (u *Uplink) dial(ctx context.Context, onMessage func(message), lost func(er
 	if err3 != nil {
 		return nil, false, fmt.Errorf("MQTT 5: %w; MQTT 3.1.1: %w", err, err3)
 	}
-	u.only311.Store(true)
-	u.log.Info("uplink broker speaks MQTT 3.1.1 only", "url", u.cfg.URL, "mqtt5_err", err)
+	u.fallback.set(true, time.Now())
+	if !again {
+		u.log.Info("uplink broker speaks MQTT 3.1.1 only", "url", u.cfg.URL, "mqtt5_err", err, "retry_mqtt5_after", reprobeAfter)
+	}
 	return b, present, nil
 }

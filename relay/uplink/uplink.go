@@ -352,7 +352,7 @@ type Uplink struct {
 
 	connected     atomic.Bool
 	protocol      atomic.Value  // string: MQTT version of the last connection
-	only311       atomic.Bool   // protocol "auto" found the broker speaks 3.1.1 only
+	fallback      fallback      // protocol "auto" found the broker speaks 3.1.1 only (broker.go)
 	published     atomic.Uint64 // envelopes the broker acknowledged, resends included
 	resent        atomic.Uint64 // resends the broker acknowledged
 	received      atomic.Uint64 // arrivals taken into the store (new or duplicate)
