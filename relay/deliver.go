@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ type deliverer struct {
 	nextID   uint16
 
 	sent [codec.PrioUrgent + 1]uint64 // highest Seq sent, per priority; owned by run
+	buf  bytes.Buffer                 // packets encoded for one write; owned by run
 }
 
 func newDeliverer(s *session, qos byte) *deliverer {
@@ -108,20 +110,19 @@ func (d *deliverer) run() {
 		if err != nil {
 			d.s.r.log.Error("reading inbox", "tag", d.tag, "err", err)
 		}
-		for _, it := range batch {
-			if !d.acquire() {
-				return
-			}
-			if !d.send(it) {
-				return
-			}
-		}
 		if len(batch) == 0 {
 			select {
 			case <-d.wake:
 			case <-d.stop:
 				return
 			}
+		}
+		for len(batch) > 0 {
+			n := d.acquire(len(batch))
+			if n == 0 || !d.send(batch[:n]) {
+				return
+			}
+			batch = batch[n:]
 		}
 	}
 }
@@ -143,47 +144,62 @@ func (d *deliverer) next() ([]store.Item, error) {
 	return batch, nil
 }
 
-// acquire waits for a free window slot; false means stop.
-func (d *deliverer) acquire() bool {
+// acquire waits for a free window slot and returns how many of want may
+// be sent now (all of them at QoS 0); 0 means stop.
+func (d *deliverer) acquire(want int) int {
 	for {
 		d.mu.Lock()
-		n := len(d.inflight)
+		free := d.window - len(d.inflight)
 		d.mu.Unlock()
-		if d.qos == 0 || n < d.window {
-			return true
+		if d.qos == 0 {
+			return want
+		}
+		if free > 0 {
+			return min(free, want)
 		}
 		select {
 		case <-d.wake:
 		case <-d.stop:
-			return false
+			return 0
 		}
 	}
 }
 
-// send writes one envelope to the subscriber; false means stop.
-func (d *deliverer) send(it store.Item) bool {
-	d.sent[it.Envelope.Prio] = it.Seq
-	pk := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: d.qos},
-		TopicName:   d.topic,
-		Payload:     it.Envelope.Encode(), // ttl is now the remaining life
-		Created:     time.Now().Unix(),
+// send writes items to the subscriber in one write; false means stop.
+func (d *deliverer) send(items []store.Item) bool {
+	cl := d.s.cl
+	created := time.Now().Unix()
+	n := 0
+	for _, it := range items {
+		d.sent[it.Envelope.Prio] = it.Seq
+		pk := packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: d.qos},
+			TopicName:   d.topic,
+			Payload:     it.Envelope.Encode(), // ttl is now the remaining life
+			Created:     created,
+		}
+		if d.qos > 0 {
+			pk.PacketID = d.allocate()
+		}
+		switch err := encodePacket(cl, pk, &d.buf); {
+		case err == nil:
+			n++
+		case errors.Is(err, packets.ErrPacketTooLarge):
+			// The client set a Maximum Packet Size below this envelope; it
+			// can never take it on this connection.
+			d.release(pk.PacketID)
+			d.s.r.log.Warn("envelope too large for subscriber", "client", d.s.who(), "id", it.ID, "bytes", it.Size)
+		default:
+			d.s.r.log.Error("encoding delivery", "client", d.s.who(), "id", it.ID, "err", err)
+			return false
+		}
 	}
-	if d.qos > 0 {
-		pk.PacketID = d.allocate()
-	}
-	err := d.s.cl.WritePacket(pk)
+	err := writeEncoded(cl, &d.buf)
 	switch {
 	case err == nil:
 		if d.qos == 0 {
-			d.s.r.stats.delivered.Add(1)
+			d.s.r.stats.delivered.Add(uint64(n))
 		}
-		return true
-	case errors.Is(err, packets.ErrPacketTooLarge):
-		// The client set a Maximum Packet Size below this envelope; it can
-		// never take it on this connection.
-		d.release(pk.PacketID)
-		d.s.r.log.Warn("envelope too large for subscriber", "client", d.s.who(), "id", it.ID, "bytes", it.Size)
 		return true
 	case errors.Is(err, mqtt.ErrConnectionClosed):
 		return false

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"sync"
 
@@ -75,29 +76,64 @@ func (s *session) publish(pk packets.Packet) {
 }
 
 // ackLoop writes PUBACKs in the order the publishes arrived, each once its
-// envelope is durable or refused.
+// envelope is durable or refused. The PUBACKs that are ready together —
+// those one commit released — go out in one write.
 func (s *session) ackLoop() {
 	defer s.r.wg.Done()
-	for p := range s.acks {
-		err := <-p.result
-		code, reason := refusal(err)
-		ack := packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Puback},
-			PacketID:    p.packetID,
-			ReasonCode:  code.Code,
+	var buf bytes.Buffer
+	var next *pendingAck // taken from acks but not yet durable
+	for {
+		p := next
+		if p == nil {
+			var ok bool
+			if p, ok = <-s.acks; !ok {
+				return
+			}
 		}
-		switch {
-		case code.Code < codeUnspecified.Code:
-		case reason == "internal" || reason == "disk_full":
-			// The detail names files on the relay: it goes to the log,
-			// and the client learns only what happened.
-			ack.Properties.ReasonString = "relay storage: " + reason
-		default:
-			ack.Properties.ReasonString = err.Error() // about the client's own bytes
+		next = nil
+		s.encodeAck(&buf, p, <-p.result)
+	more:
+		for next == nil {
+			select {
+			case q, ok := <-s.acks:
+				if !ok {
+					break more
+				}
+				select {
+				case err := <-q.result:
+					s.encodeAck(&buf, q, err)
+				default:
+					next = q
+				}
+			default:
+				break more
+			}
 		}
-		if err := s.cl.WritePacket(ack); err != nil {
+		if err := writeEncoded(s.cl, &buf); err != nil {
 			s.r.log.Debug("puback not sent", "client", s.cl.ID, "err", err)
 		}
+	}
+}
+
+// encodeAck appends the PUBACK for p with the outcome err to buf.
+func (s *session) encodeAck(buf *bytes.Buffer, p *pendingAck, err error) {
+	code, reason := refusal(err)
+	ack := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Puback},
+		PacketID:    p.packetID,
+		ReasonCode:  code.Code,
+	}
+	switch {
+	case code.Code < codeUnspecified.Code:
+	case reason == "internal" || reason == "disk_full":
+		// The detail names files on the relay: it goes to the log,
+		// and the client learns only what happened.
+		ack.Properties.ReasonString = "relay storage: " + reason
+	default:
+		ack.Properties.ReasonString = err.Error() // about the client's own bytes
+	}
+	if err := encodePacket(s.cl, ack, buf); err != nil {
+		s.r.log.Debug("puback not sent", "client", s.cl.ID, "err", err)
 	}
 }
 
