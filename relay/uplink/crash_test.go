@@ -87,10 +87,10 @@ func TestNATSClusterNodeLost(t *testing.T) {
 }
 
 // TestMeasureUplink prints uplink throughput and catch-up time for a
-// 10,000-envelope backlog, Mosquitto (MQTT 5 and 3.1.1) and NATS side by
-// side in one run:
+// 10,000-envelope backlog, Mosquitto (MQTT 5 and 3.1.1, over TCP and
+// WebSocket) and NATS side by side in one run, N rounds:
 //
-//	CAIRN_UPLINK_MEASURE=1 go test -run TestMeasureUplink -v ./relay/uplink/
+//	CAIRN_UPLINK_MEASURE=N go test -run TestMeasureUplink -v ./relay/uplink/
 func TestMeasureUplink(t *testing.T) {
 	if os.Getenv("CAIRN_UPLINK_MEASURE") == "" {
 		t.Skip("set CAIRN_UPLINK_MEASURE=1 to measure")
