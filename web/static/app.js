@@ -73,8 +73,8 @@ function timeText(at) {
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function renderChats() {
-  contacts = cairn.contacts();
+async function renderChats() {
+  contacts = await cairn.contacts();
   const list = $("chatlist");
   list.replaceChildren();
   $("nochats").hidden = contacts.length > 0;
@@ -137,9 +137,12 @@ function renderConv() {
   ol.scrollTop = ol.scrollHeight;
 }
 
-function render() {
-  if (current === "chats") renderChats();
-  if (current === "conv") renderConv();
+async function render() {
+  if (current === "chats") await renderChats();
+  if (current === "conv") {
+    if (!contacts.some((c) => c.did === peer)) contacts = await cairn.contacts();
+    renderConv();
+  }
 }
 
 async function openConv(did) {
@@ -155,16 +158,27 @@ async function openConv(did) {
 }
 
 // ---- the link to the relay
-let online = false;
+let online = false; // the relay link is up and the browser has a network
+let linkUp = false; // the MQTT connection, as the WebAssembly side reports it
 let flushing = null;
 
+// The browser knows at once when the phone loses its network; the
+// connection's keepalive would take up to a minute to notice.
+addEventListener("online", () => setStatus({ online: linkUp }));
+addEventListener("offline", () => setStatus({ online: linkUp }));
+
 function setStatus(s) {
-  online = s.online;
+  linkUp = s.online;
+  online = linkUp && navigator.onLine;
   document.body.classList.toggle("online", online);
   document.body.classList.toggle("offline", !online);
+  statusText();
+  if (online) { flush(); relayInfo(); }
+}
+
+function statusText() {
   const queued = messages.filter((m) => m.dir === "out" && m.state === "queued").length;
   $("linktext").textContent = online ? "Online" : "Offline" + (queued ? ` — ${queued} queued, sent when the relay is back` : " — messages are queued");
-  if (online) { flush(); relayInfo(); }
 }
 
 async function relayInfo() {
@@ -211,10 +225,9 @@ function flush() {
       }
     } while (flushing.again && online);
     flushing = null;
-    setStatusText();
+    statusText();
   })();
 }
-function setStatusText() { setStatus({ online }); }
 
 async function sendMessage(text, urgent) {
   const m = { peer, dir: "out", text, urgent, at: Date.now(), state: "queued", id: null, env: null };
@@ -229,6 +242,7 @@ async function sendMessage(text, urgent) {
   m.key = await putMsg(m);
   messages.push(m);
   renderConv();
+  statusText();
   flush();
 }
 
@@ -276,7 +290,7 @@ async function enter() {
   messages = await allMsgs();
   messages.sort((a, b) => a.at - b.at || a.key - b.key);
   show("chats");
-  renderChats();
+  await renderChats();
   setStatus({ online: false });
   const ws = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/mqtt";
   cairn.connect(ws);
@@ -323,8 +337,8 @@ $("composer").onsubmit = async (e) => {
   await sendMessage(text, urgent);
 };
 $("text").onkeydown = (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); } };
-$("showme").onclick = () => {
-  const me = cairn.identity();
+$("showme").onclick = async () => {
+  const me = await cairn.identity();
   $("qr").innerHTML = cairn.qr(me.card);
   $("card").value = me.card;
   $("mydid").textContent = me.did;
@@ -377,7 +391,7 @@ $("addok").onclick = async () => {
   try {
     const c = await cairn.addContact(ref, $("cname").value);
     stopCamera();
-    contacts = cairn.contacts();
+    contacts = await cairn.contacts();
     openConv(c.did);
   } catch (e) { $("adderr").textContent = e.message; }
 };

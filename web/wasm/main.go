@@ -175,13 +175,20 @@ func (a *app) unlock(_ js.Value, args []js.Value) any {
 	})
 }
 
-// identity() returns {did, card, encrypted}, or null.
+// identity() resolves to {did, card, encrypted}.
+//
+// Like every call that reads the keystore, it answers through a promise:
+// the keystore's lock may be held by a goroutine waiting for IndexedDB,
+// which needs the JavaScript event loop that a synchronous call would
+// block, a deadlock.
 func (a *app) identity(js.Value, []js.Value) any {
-	ks, err := a.keystore()
-	if err != nil {
-		return js.Null()
-	}
-	return map[string]any{"did": ks.DID(), "card": ks.Card(), "encrypted": ks.Encrypted()}
+	return promise(func() (any, error) {
+		ks, err := a.keystore()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"did": ks.DID(), "card": ks.Card(), "encrypted": ks.Encrypted()}, nil
+	})
 }
 
 func contactValue(c client.Contact) map[string]any {
@@ -191,17 +198,19 @@ func contactValue(c client.Contact) map[string]any {
 	}
 }
 
-// contacts() returns the contacts, in the order they were added.
+// contacts() resolves to the contacts, in the order they were added.
 func (a *app) contacts(js.Value, []js.Value) any {
-	ks, err := a.keystore()
-	if err != nil {
-		return js.ValueOf([]any{})
-	}
-	var out []any
-	for _, c := range ks.Contacts() {
-		out = append(out, contactValue(c))
-	}
-	return js.ValueOf(out)
+	return promise(func() (any, error) {
+		ks, err := a.keystore()
+		if err != nil {
+			return nil, err
+		}
+		out := []any{}
+		for _, c := range ks.Contacts() {
+			out = append(out, contactValue(c))
+		}
+		return js.ValueOf(out), nil
+	})
 }
 
 // addContact(ref, name) adds a contact card or did:key and resolves to

@@ -1,0 +1,203 @@
+// End-to-end scenarios of the web client in headless Chromium against the
+// real relay binary (web/e2e_test.go runs this with CAIRN_BIN, WORK, SHOTS).
+// Everything stays on 127.0.0.1.
+import { chromium } from "playwright-core";
+import { spawn, execFileSync } from "node:child_process";
+import net from "node:net";
+import fs from "node:fs";
+import path from "node:path";
+import assert from "node:assert/strict";
+
+const BIN = process.env.CAIRN_BIN, WORK = process.env.WORK, SHOTS = process.env.SHOTS;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const T = 30000;
+let passed = 0, failed = 0;
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+function freePort() {
+  return new Promise((res) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); }); });
+}
+
+const mqttPort = await freePort(), httpPort = await freePort();
+const base = `http://127.0.0.1:${httpPort}/`;
+const relayURL = `mqtt://127.0.0.1:${mqttPort}`;
+let relay = null, relayLog = "";
+
+function startRelay() {
+  return new Promise((resolve, reject) => {
+    relay = spawn(BIN, ["relay", "--data", path.join(WORK, "relay"), "--mqtt", `127.0.0.1:${mqttPort}`, "--http", `127.0.0.1:${httpPort}`, "--discovery", "off"]);
+    const onData = (d) => { relayLog += d; if (relayLog.includes("relay serving")) { relay.stdout.off("data", onData); resolve(); } };
+    relay.stdout.on("data", onData); relay.stderr.on("data", onData);
+    relay.on("exit", (code) => { if (!relayLog.includes("relay serving")) reject(new Error("relay exited " + code + ":\n" + relayLog)); });
+    setTimeout(() => reject(new Error("relay did not start:\n" + relayLog)), T);
+  });
+}
+function stopRelay() {
+  return new Promise((resolve) => { relay.once("exit", resolve); relay.kill("SIGTERM"); });
+}
+function cli(...args) { return execFileSync(BIN, args, { encoding: "utf8", timeout: 60000 }); }
+
+async function step(name, fn) {
+  const s = Date.now();
+  try { await fn(); passed++; log(`ok   ${name} (${((Date.now() - s) / 1000).toFixed(1)}s)`); }
+  catch (e) { failed++; log(`FAIL ${name}: ${e.stack || e}`); throw e; }
+}
+
+const shot = (page, name) => SHOTS ? page.screenshot({ path: path.join(SHOTS, `web-${name}.png`) }) : null;
+const waitReady = (page) => page.waitForSelector('body[data-ready="1"]', { timeout: T });
+const online = (page) => page.waitForSelector("body.online", { timeout: T });
+
+async function newPhone(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 800 }, deviceScaleFactor: 1 });
+  const page = await ctx.newPage();
+  page.on("console", (m) => { if (process.env.VERBOSE) log("console:", m.text()); });
+  page.on("pageerror", (e) => log("page error:", e.message));
+  return { ctx, page };
+}
+
+async function sendText(page, text, urgent = false) {
+  await page.fill("#text", text);
+  if (urgent) await page.check("#urgent");
+  await page.click("#sendbtn");
+}
+const msg = (page, dir, text) => page.locator(`#msgs li.${dir}[data-text="${text}"]`);
+async function waitState(page, text, state) {
+  await msg(page, "out", text).and(page.locator(`[data-state="${state}"]`)).waitFor({ timeout: T });
+}
+
+const metrics = {};
+await startRelay();
+const browser = await chromium.launch({
+  executablePath: CHROMIUM, headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+let A, B, aliceCard;
+try {
+  await step("first load: onboarding, size and time to ready", async () => {
+    A = await newPhone(browser);
+    let bytes = 0, wasm = 0;
+    A.page.on("requestfinished", async (req) => {
+      const s = await req.sizes();
+      bytes += s.responseBodySize + s.responseHeadersSize;
+      if (req.url().endsWith(".wasm")) wasm = s.responseBodySize;
+    });
+    const start = Date.now();
+    await A.page.goto(base);
+    await waitReady(A.page);
+    metrics.readyMs = Date.now() - start;
+    metrics.readyInPageMs = Math.round(await A.page.evaluate(() => globalThis.cairnReadyMs));
+    await A.page.waitForSelector("#onboard:not([hidden])");
+    await A.page.evaluate(() => navigator.serviceWorker.ready);
+    await A.page.waitForTimeout(500);
+    metrics.firstLoadBytes = bytes;
+    metrics.wasmTransferBytes = wasm;
+    assert.ok(bytes > 0 && bytes <= 3 * 1024 * 1024, `first load ${bytes} bytes, budget 3 MiB`);
+    await shot(A.page, "onboarding");
+    await A.page.click("#create");
+    await online(A.page);
+  });
+
+  await step("two phones chat through the relay; states queued → at relay → delivered", async () => {
+    B = await newPhone(browser);
+    await B.page.goto(base);
+    await waitReady(B.page);
+    await B.page.fill("#newpass", "correct horse");
+    await B.page.click("#create");
+    await online(B.page);
+    await A.page.click("#showme");
+    aliceCard = await A.page.inputValue("#card");
+    assert.match(aliceCard, /^cairn1:/);
+    await A.page.waitForSelector("#qr svg");
+    await shot(A.page, "contact-qr");
+    await A.page.click("#meback");
+    await B.page.click("#addbtn");
+    await B.page.fill("#ref", aliceCard);
+    await B.page.fill("#cname", "alice");
+    await B.page.click("#addok");
+    await B.page.waitForSelector("#conv:not([hidden])");
+    await sendText(B.page, "hello from bob");
+    await waitState(B.page, "hello from bob", "delivered").catch(async () => {
+      await waitState(B.page, "hello from bob", "sent");
+    });
+    await A.page.locator("#chatlist button").first().waitFor({ timeout: T });
+    await A.page.locator("#chatlist button").first().click();
+    await msg(A.page, "in", "hello from bob").waitFor({ timeout: T });
+    await sendText(A.page, "hi bob, urgent", true);
+    await msg(B.page, "in", "hi bob, urgent").waitFor({ timeout: T });
+    assert.ok(await B.page.locator('#msgs li.in.urgent').count() === 1, "urgent mark shown");
+    await waitState(B.page, "hello from bob", "delivered");
+    await waitState(A.page, "hi bob, urgent", "delivered");
+  });
+
+  await step("web user and CLI user exchange messages both ways", async () => {
+    const carol = path.join(WORK, "carol");
+    cli("id", "new", "--home", carol);
+    const card = cli("id", "show", "--home", carol).match(/^card: (\S+)$/m)[1];
+    await A.page.click("#back");
+    await A.page.click("#addbtn");
+    await A.page.fill("#ref", card);
+    await A.page.fill("#cname", "carol");
+    await A.page.click("#addok");
+    await sendText(A.page, "hi carol from the web");
+    await waitState(A.page, "hi carol from the web", "sent");
+    const inbox = cli("inbox", "--home", carol, "--relay", relayURL);
+    assert.match(inbox, /hi carol from the web/);
+    cli("contact", "add", "--home", carol, "--name", "alice", aliceCard);
+    cli("send", "--home", carol, "--relay", relayURL, "alice", "hello alice from the cli");
+    await msg(A.page, "in", "hello alice from the cli").waitFor({ timeout: T });
+  });
+
+  await step("relay restarts mid-conversation: offline reload from cache, queued, sent on reconnect", async () => {
+    await stopRelay();
+    await A.page.waitForSelector("body.offline", { timeout: T });
+    await B.page.waitForSelector("body.offline", { timeout: T });
+    await A.page.reload();
+    await waitReady(A.page); // from the service worker's cache: the relay is down
+    await A.page.locator("#chatlist button", { hasText: "bob" }).click();
+    await sendText(A.page, "written while the relay was down");
+    await waitState(A.page, "written while the relay was down", "queued");
+    await startRelay();
+    await online(A.page);
+    await waitState(A.page, "written while the relay was down", "delivered").catch(() => waitState(A.page, "written while the relay was down", "sent"));
+    await msg(B.page, "in", "written while the relay was down").waitFor({ timeout: T });
+  });
+
+  await step("an offline phone queues, and sends on reconnect", async () => {
+    await B.ctx.setOffline(true);
+    await B.page.waitForSelector("body.offline", { timeout: T });
+    await sendText(B.page, "queued on a phone out of reach");
+    await waitState(B.page, "queued on a phone out of reach", "queued");
+    await B.page.waitForTimeout(1000);
+    await waitState(B.page, "queued on a phone out of reach", "queued");
+    await B.ctx.setOffline(false);
+    await online(B.page);
+    await msg(A.page, "in", "queued on a phone out of reach").waitFor({ timeout: T });
+    await waitState(B.page, "queued on a phone out of reach", "delivered");
+    await shot(B.page, "conversation");
+    await A.page.click("#back");
+    await shot(A.page, "chats");
+  });
+
+  await step("a locked identity opens with its passphrase only", async () => {
+    await B.page.reload();
+    await waitReady(B.page);
+    await B.page.waitForSelector("#unlock:not([hidden])");
+    await B.page.fill("#pass", "wrong");
+    await B.page.click("#unlockbtn");
+    await B.page.waitForSelector("#unlockerr:has-text('wrong passphrase')", { timeout: T });
+    await B.page.fill("#pass", "correct horse");
+    await B.page.click("#unlockbtn");
+    await online(B.page);
+    await B.page.locator("#chatlist button", { hasText: "alice" }).waitFor();
+  });
+} catch (e) {
+  if (process.env.VERBOSE || true) console.log("relay log:\n" + relayLog.slice(-4000));
+} finally {
+  await browser.close();
+  if (relay && relay.exitCode === null) await stopRelay();
+  console.log("metrics: " + JSON.stringify(metrics));
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
