@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
 
@@ -82,6 +83,49 @@ func TestBundleRequestNotAnswered(t *testing.T) {
 		}
 		bad := &codec.Envelope{Kind: codec.KindBundleRequest, To: bob.Tag, TTL: 30, Prio: codec.PrioNormal, Body: c.Bytes()}
 		publish3(t, anon, send, bad.Encode())
+	}
+	askerIn.quiet()
+}
+
+// ownBundle is the head of a prekey bundle signed by id, as
+// codec.BundleOwner reads it, with an empty KEM prekey and no one-time
+// prekeys after it: [1, identity, 1, spk, spk sig, h'', h'', []].
+func ownBundle(id *relaytest.Identity) *codec.Envelope {
+	spk := make([]byte, 32)
+	rand.Read(spk)
+	sig := ed25519.Sign(id.Key, append([]byte("cairn/spk/v1\x00\x00\x00\x01"), spk...))
+	body := append([]byte{0x88, 0x01, 0x58, 0x20}, id.Key.Public().(ed25519.PublicKey)...)
+	body = append(append(body, 0x01, 0x58, 0x20), spk...)
+	body = append(append(body, 0x58, 0x40), sig...)
+	body = append(body, 0x40, 0x40, 0x80)
+	return &codec.Envelope{Kind: codec.KindBundle, To: id.Tag, TTL: 7 * 24 * 3600, Prio: codec.PrioNormal, Body: body}
+}
+
+// A request the relay could not answer waits in the store; when the
+// owner's own bundle arrives (here from the owner, in the uplink tests
+// from the broker), the relay answers it. A bundle for the tag that is not
+// the owner's answers nothing.
+func TestWaitingRequestAnsweredByOwnersBundle(t *testing.T) {
+	r := relaytest.Start(t, nil)
+	bob, mallory, asker := relaytest.NewIdentity(), relaytest.NewIdentity(), relaytest.NewIdentity()
+	anon := v3(t, r, nil)
+	askerIn := subscribe3(t, v3(t, r, asker), asker)
+	publish3(t, anon, send, bundleRequest(bob.Tag, asker.Tag).Encode())
+	askerIn.quiet()
+
+	forged := ownBundle(mallory)
+	forged.To = bob.Tag
+	publish3(t, anon, send, forged.Encode())
+	askerIn.quiet()
+
+	own := ownBundle(bob)
+	if owner, err := codec.BundleOwner(own.Body); err != nil || codec.TagOf(owner) != bob.Tag {
+		t.Fatalf("test bundle: owner %x, %v", owner, err)
+	}
+	publish3(t, anon, send, own.Encode())
+	got := askerIn.next()
+	if got.Kind != codec.KindBundle || got.To != asker.Tag || !bytes.Equal(got.Body, own.Body) {
+		t.Fatalf("answer: kind %s to %s, want Bob's bundle to the asker", got.Kind, got.To)
 	}
 	askerIn.quiet()
 }
