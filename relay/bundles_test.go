@@ -89,7 +89,7 @@ func TestBundleRequestNotAnswered(t *testing.T) {
 
 // ownBundle is the head of a prekey bundle signed by id, as
 // codec.BundleOwner reads it, with an empty KEM prekey and no one-time
-// prekeys after it: [1, identity, 1, spk, spk sig, h”, h”, []].
+// prekeys after it: [1, identity, 1, spk, spk sig, empty, empty, []].
 func ownBundle(id *relaytest.Identity) *codec.Envelope {
 	spk := make([]byte, 32)
 	rand.Read(spk)
