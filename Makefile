@@ -37,19 +37,23 @@ goarm_armv6  := 6
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## build ./bin/cairn for this machine, version stamped
+build: web ## build ./bin/cairn for this machine, version stamped
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cairn ./cmd/cairn
 
 run: build ## build, then run the relay (MQTT on :1883, data in ./data)
 	./bin/cairn relay
 
-test: deps lint firmware-test ## install test deps if missing, lint, firmware tests, race tests, release check, deb check
+test: deps web lint firmware-test ## install test deps if missing, lint, firmware tests, race tests, release check, deb check
 	$(GO) test -race ./...
 	$(MAKE) --no-print-directory release-check
 	$(MAKE) --no-print-directory deb-check
 
 deps: ## install mosquitto and qemu-user-static when missing (root + apt only)
 	scripts/deps.sh
+
+.PHONY: web
+web: ## web client assets in web/dist (wasm, hashed, gzipped) that go build embeds (docs/web.md)
+	GO=$(GO) $(GO) run ./web/build
 
 lint: vet fmt-check ## go vet and gofmt
 
@@ -86,7 +90,7 @@ fuzz: ## run each Fuzz target for FUZZTIME (default 30s)
 
 RELEASE_BINS := $(addprefix $(DIST)/cairn-linux-,$(RELEASES))
 
-release: $(RELEASE_BINS) ## static binaries for linux amd64, arm64, armv7, armv6
+release: web $(RELEASE_BINS) ## static binaries for linux amd64, arm64, armv7, armv6
 
 # Phony, so always rebuilt (the go build cache makes that cheap) and the stamp
 # always matches VERSION. A static pattern rule, because make skips implicit

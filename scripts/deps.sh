@@ -20,6 +20,19 @@ else
 	echo "deps: no go; cannot install nats-server $NATS_VERSION" >&2
 fi
 
+# The web client's browser tests (web/e2e_test.go): playwright-core from
+# web/e2e/package-lock.json, driving Debian's chromium (no browser download).
+# Run at exit, so that it follows the apt installs of node, npm and chromium.
+web_npm() {
+	local dir
+	dir="$(dirname "$0")/../web/e2e"
+	if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules/playwright-core" ] && command -v npm >/dev/null 2>&1; then
+		echo "deps: npm ci in web/e2e"
+		(cd "$dir" && npm ci --no-audit --no-fund) || echo "deps: npm ci in web/e2e failed" >&2
+	fi
+}
+trap web_npm EXIT
+
 # command → Debian package. mosquitto lives in /usr/sbin, which a non-root
 # PATH may lack, so look there too.
 declare -A pkg_of=(
@@ -31,6 +44,9 @@ declare -A pkg_of=(
 	[cc]=gcc
 	[arm-none-eabi-gcc]=gcc-arm-none-eabi
 	[lintian]=lintian
+	[chromium]=chromium
+	[node]=nodejs
+	[npm]=npm
 )
 
 # file → Debian package, for what has no command of its own.
@@ -54,7 +70,7 @@ for f in "${!pkg_of_file[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: mosquitto, mosquitto-clients, qemu-user-static, gcc, gcc-arm-none-eabi, libnewlib-arm-none-eabi and lintian are present"
+	echo "deps: mosquitto, mosquitto-clients, qemu-user-static, gcc, gcc-arm-none-eabi, libnewlib-arm-none-eabi, lintian, chromium, nodejs and npm are present"
 	exit 0
 fi
 
