@@ -298,11 +298,13 @@ async function enter() {
 }
 
 async function main() {
+  db = await openDB();
+  await loadWasm();
+  // After the module has loaded, so that the worker's precache finds it
+  // in the HTTP cache instead of fetching it a second time.
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js").catch((e) => console.log("cairn: no service worker:", e.message));
   }
-  db = await openDB();
-  await loadWasm();
   const st = await cairn.state();
   if (st === "open") return enter();
   show(st === "locked" ? "unlock" : "onboard");
