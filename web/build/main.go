@@ -1,6 +1,6 @@
 // Command build makes the web client's assets in web/dist, which package
 // web embeds: it builds web/wasm for the browser (GOOS=js GOARCH=wasm,
-// stripped, no inlining: larger, but 12 % smaller gzipped), copies the
+// stripped, no inlining: larger, but 11 % smaller gzipped), copies the
 // static files and Go's wasm_exec.js, draws the app icons, gives every
 // asset but the entry points a content-hashed name (cached for a year,
 // immutable), writes the service worker's list and version, and stores each
