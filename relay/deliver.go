@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"errors"
 	"sync"
 	"time"
@@ -39,7 +38,6 @@ type deliverer struct {
 	nextID   uint16
 
 	sent [codec.PrioUrgent + 1]uint64 // highest Seq sent, per priority; owned by run
-	buf  bytes.Buffer                 // packets encoded for one write; owned by run
 }
 
 func newDeliverer(s *session, qos byte) *deliverer {
@@ -168,6 +166,7 @@ func (d *deliverer) acquire(want int) int {
 // send writes items to the subscriber in one write; false means stop.
 func (d *deliverer) send(items []store.Item) bool {
 	cl := d.s.cl
+	buf := writeBuffer()
 	created := time.Now().Unix()
 	n := 0
 	for _, it := range items {
@@ -181,7 +180,7 @@ func (d *deliverer) send(items []store.Item) bool {
 		if d.qos > 0 {
 			pk.PacketID = d.allocate()
 		}
-		switch err := encodePacket(cl, pk, &d.buf); {
+		switch err := encodePacket(cl, pk, buf); {
 		case err == nil:
 			n++
 		case errors.Is(err, packets.ErrPacketTooLarge):
@@ -191,10 +190,11 @@ func (d *deliverer) send(items []store.Item) bool {
 			d.s.r.log.Warn("envelope too large for subscriber", "client", d.s.who(), "id", it.ID, "bytes", it.Size)
 		default:
 			d.s.r.log.Error("encoding delivery", "client", d.s.who(), "id", it.ID, "err", err)
+			releaseWriteBuffer(buf)
 			return false
 		}
 	}
-	err := writeEncoded(cl, &d.buf)
+	err := writeEncoded(cl, buf)
 	switch {
 	case err == nil:
 		if d.qos == 0 {

@@ -80,7 +80,6 @@ func (s *session) publish(pk packets.Packet) {
 // those one commit released — go out in one write.
 func (s *session) ackLoop() {
 	defer s.r.wg.Done()
-	var buf bytes.Buffer
 	var next *pendingAck // taken from acks but not yet durable
 	for {
 		p := next
@@ -91,7 +90,9 @@ func (s *session) ackLoop() {
 			}
 		}
 		next = nil
-		s.encodeAck(&buf, p, <-p.result)
+		err := <-p.result
+		buf := writeBuffer()
+		s.encodeAck(buf, p, err)
 	more:
 		for next == nil {
 			select {
@@ -101,7 +102,7 @@ func (s *session) ackLoop() {
 				}
 				select {
 				case err := <-q.result:
-					s.encodeAck(&buf, q, err)
+					s.encodeAck(buf, q, err)
 				default:
 					next = q
 				}
@@ -109,7 +110,7 @@ func (s *session) ackLoop() {
 				break more
 			}
 		}
-		if err := writeEncoded(s.cl, &buf); err != nil {
+		if err := writeEncoded(s.cl, buf); err != nil {
 			s.r.log.Debug("puback not sent", "client", s.cl.ID, "err", err)
 		}
 	}

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -23,10 +24,25 @@ import (
 // itself, so that queue stays empty and nothing mochi buffered can be
 // overtaken.
 
-// maxKeptWriteBuffer is the largest write buffer a session or deliverer
-// keeps between runs; a larger one (a window of large envelopes) is
-// dropped after its write, so an idle client holds at most this much.
-const maxKeptWriteBuffer = 64 << 10
+// writeBuffers holds the buffers runs are encoded into, shared by every
+// session and deliverer so that an idle client holds none. A buffer that
+// grew beyond maxPooledWriteBuffer (a window of large envelopes) is
+// dropped after its write rather than pooled.
+var writeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledWriteBuffer = 64 << 10
+
+// writeBuffer returns an empty buffer for encodePacket; writeEncoded
+// gives it back.
+func writeBuffer() *bytes.Buffer { return writeBuffers.Get().(*bytes.Buffer) }
+
+// releaseWriteBuffer gives buf back unwritten.
+func releaseWriteBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledWriteBuffer {
+		buf.Reset()
+		writeBuffers.Put(buf)
+	}
+}
 
 // encodePacket appends pk, encoded for cl as WritePacket would encode it,
 // to buf. On error (packets.ErrPacketTooLarge: above the client's Maximum
@@ -60,15 +76,10 @@ func encodePacket(cl *mqtt.Client, pk packets.Packet, buf *bytes.Buffer) error {
 }
 
 // writeEncoded writes what encodePacket put in buf to cl in one write and
-// empties buf (dropping it if it grew large). It returns
+// returns buf to the pool; the caller must not use it again. It returns
 // mqtt.ErrConnectionClosed if the client is gone.
 func writeEncoded(cl *mqtt.Client, buf *bytes.Buffer) error {
-	defer func() {
-		buf.Reset()
-		if buf.Cap() > maxKeptWriteBuffer {
-			*buf = bytes.Buffer{}
-		}
-	}()
+	defer releaseWriteBuffer(buf)
 	if buf.Len() == 0 {
 		return nil
 	}
