@@ -21,7 +21,8 @@ import (
 // message arrives once; his receipt removes it from the relay; after a
 // reply, Alice's next 20-byte text is an established-session message of 62
 // bytes on the wire, and Bob's new process opens it from the persisted
-// session.
+// session. Each inbox sends the senders delivery notices (60 bytes, bulk),
+// never shown, unless --notices=false.
 func TestHandheldsEndToEnd(t *testing.T) {
 	// A -race binary sleeps a second at exit unless told not to; eleven
 	// runs of it would make that most of the test.
@@ -70,17 +71,36 @@ func TestHandheldsEndToEnd(t *testing.T) {
 	if n := sentBytes(t, out); n != 62 {
 		t.Errorf("established-session message reported as %d bytes, want 62", n)
 	}
+	// Bob holds the message (normal) and Alice's delivery notice for his
+	// reply (bulk, so after it): 0xFF 0x01 and one id, 18 bytes of
+	// plaintext on the established session.
 	held := rawInbox(t, p.addr, bob)
-	if len(held) != 1 || len(held[0]) != 62 {
-		sizes := make([]int, len(held))
-		for i := range held {
-			sizes[i] = len(held[i])
-		}
-		t.Errorf("the relay delivers envelopes of %v bytes to Bob, want one of 62", sizes)
+	sizes := make([]int, len(held))
+	for i := range held {
+		sizes[i] = len(held[i])
+	}
+	if len(held) != 2 || sizes[0] != 62 || sizes[1] != 60 {
+		t.Errorf("the relay delivers envelopes of %v bytes to Bob, want the message of 62 and a notice of 60", sizes)
+	}
+	if e, err := codec.DecodeEnvelope(held[len(held)-1]); err != nil || e.Prio != codec.PrioBulk {
+		t.Errorf("the notice is not bulk: %v %v", e, err)
 	}
 	out = cairn("inbox", "--home", bob, "--relay", relay)
 	if out != aliceDID+": "+second+"\n" {
-		t.Errorf("Bob's inbox after restarts:\n%q\nwant %q", out, aliceDID+": "+second+"\n")
+		t.Errorf("Bob's inbox after restarts (notices are never shown):\n%q\nwant %q", out, aliceDID+": "+second+"\n")
+	}
+	// Alice reads Bob's notices (for her first and second messages): shown
+	// as nothing; with --notices=false Bob sends none for his next one.
+	if out := cairn("inbox", "--home", alice, "--relay", relay); out != "" {
+		t.Errorf("Alice's inbox with only delivery notices shows:\n%q", out)
+	}
+	if held := rawInbox(t, p.addr, alice); len(held) != 0 {
+		t.Errorf("Alice's notices are still held: %d", len(held))
+	}
+	cairn("send", "--home", alice, "--relay", relay, "bob", first)
+	cairn("inbox", "--home", bob, "--relay", relay, "--notices=false")
+	if held := rawInbox(t, p.addr, alice); len(held) != 0 {
+		t.Errorf("with --notices=false Bob sent %d envelopes to Alice", len(held))
 	}
 }
 

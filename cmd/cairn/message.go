@@ -18,8 +18,8 @@ import (
 
 const (
 	sendUsage  = "usage: cairn send [--home DIR] [--relay mqtt://host:port] [--urgent] DID|NAME TEXT"
-	inboxUsage = "usage: cairn inbox [--home DIR] [--relay mqtt://host:port] [--follow]"
-	chatUsage  = "usage: cairn chat [--home DIR] [--relay mqtt://host:port] [--urgent] DID|NAME"
+	inboxUsage = "usage: cairn inbox [--home DIR] [--relay mqtt://host:port] [--follow] [--notices=false]"
+	chatUsage  = "usage: cairn chat [--home DIR] [--relay mqtt://host:port] [--urgent] [--notices=false] DID|NAME"
 	// sendTimeout covers connecting, a bundle fetch (client.DefaultBundleWait)
 	// and the relay's acknowledgement.
 	sendTimeout  = 90 * time.Second
@@ -30,12 +30,17 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
 
-func dialRelay(ctx context.Context, h *handheldFlags) (*client.Keystore, *client.Client, error) {
+// dialRelay opens the keystore and connects. notices turns on end-to-end
+// delivery notices (client.Options.DeliveryNotices) for the commands that
+// read messages, so that senders see them delivered.
+func dialRelay(ctx context.Context, h *handheldFlags, notices bool) (*client.Keystore, *client.Client, error) {
 	ks, err := h.open()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := client.Dial(ctx, ks, h.clientOptions())
+	opts := h.clientOptions()
+	opts.DeliveryNotices = notices
+	c, err := client.Dial(ctx, ks, opts)
 	if err != nil {
 		ks.Close()
 		return nil, nil, explain(err, ks.Home())
@@ -65,7 +70,7 @@ func runSend(args []string) error {
 	defer cancel()
 	ctx, cancel2 := context.WithTimeout(ctx, sendTimeout)
 	defer cancel2()
-	ks, c, err := dialRelay(ctx, h)
+	ks, c, err := dialRelay(ctx, h, false)
 	if err != nil {
 		return err
 	}
@@ -77,6 +82,14 @@ func runSend(args []string) error {
 	}
 	fmt.Printf("sent to %s: %d bytes, id %s\n", sent.To.Label(), sent.Bytes, sent.ID)
 	return nil
+}
+
+// addNoticesFlag is --notices of the commands that read messages. Each
+// notice is one small bulk envelope per sender per batch (about 60 bytes
+// on an established session): airtime on LoRa, which --notices=false saves
+// at the cost of the senders' "delivered".
+func addNoticesFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("notices", true, "tell senders, end to end, which of their messages were read (docs/crypto.md, delivery notices)")
 }
 
 // printer writes messages to stdout one line each, and tells once per
@@ -111,6 +124,7 @@ func runInbox(args []string) error {
 	fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
 	h := addRelayFlags(fs)
 	follow := fs.Bool("follow", false, "keep reading new messages until interrupted")
+	notices := addNoticesFlag(fs)
 	if pos, err := parseInterspersed(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -122,7 +136,7 @@ func runInbox(args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, inboxTimeout)
 		defer cancel()
 	}
-	ks, c, err := dialRelay(ctx, h)
+	ks, c, err := dialRelay(ctx, h, *notices)
 	if err != nil {
 		return err
 	}
@@ -140,6 +154,7 @@ func runChat(args []string) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	h := addRelayFlags(fs)
 	urgent := fs.Bool("urgent", false, "send at urgent priority")
+	notices := addNoticesFlag(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -149,7 +164,7 @@ func runChat(args []string) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	ks, c, err := dialRelay(ctx, h)
+	ks, c, err := dialRelay(ctx, h, *notices)
 	if err != nil {
 		return err
 	}
