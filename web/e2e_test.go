@@ -11,8 +11,10 @@ import (
 // TestBrowserEndToEnd runs web/e2e/e2e.mjs: the web client in headless
 // Chromium (playwright-core from web/e2e/package-lock.json) against the
 // cairn binary built from this tree, with the CLI on the other side — two
-// phones chatting, web and CLI both ways, a relay restart with an offline
-// reload, an offline phone, a locked identity. Screenshots go to
+// phones chatting, web and CLI both ways (the CLI's delivery notices), a
+// contact added by bare did:key, a relay restart with an offline reload, an
+// offline phone, history sealed under a passphrase, a locked identity.
+// Screenshots go to
 // CAIRN_WEB_SHOTS when set (docs/img). Under CI=true a missing Chromium,
 // npm package or build is a failure, not a skip.
 func TestBrowserEndToEnd(t *testing.T) {

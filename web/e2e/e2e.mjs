@@ -65,6 +65,30 @@ const msg = (page, dir, text) => page.locator(`#msgs li.${dir}[data-text="${text
 async function waitState(page, text, state) {
   await msg(page, "out", text).and(page.locator(`[data-state="${state}"]`)).waitFor({ timeout: T });
 }
+async function addContact(page, ref, name) {
+  await page.click("#addbtn");
+  await page.fill("#ref", ref);
+  await page.fill("#cname", name);
+  await page.click("#addok");
+  await page.waitForSelector("#conv:not([hidden])");
+}
+// rawHistory returns the records of the page's "messages" store as IndexedDB
+// holds them, each as JSON with byte arrays spelled out as Latin-1 text, so
+// that plaintext inside them would show.
+function rawHistory(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("cairn");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const get = open.result.transaction("messages").objectStore("messages").getAll();
+      get.onerror = () => reject(get.error);
+      get.onsuccess = () => {
+        open.result.close();
+        resolve(get.result.map((r) => JSON.stringify(r, (_, v) => v instanceof Uint8Array ? Array.from(v, (b) => String.fromCharCode(b)).join("") : v)));
+      };
+    };
+  }));
+}
 
 const metrics = {};
 await startRelay();
@@ -137,17 +161,34 @@ try {
     cli("id", "new", "--home", carol);
     const card = cli("id", "show", "--home", carol).match(/^card: (\S+)$/m)[1];
     await A.page.click("#back");
-    await A.page.click("#addbtn");
-    await A.page.fill("#ref", card);
-    await A.page.fill("#cname", "carol");
-    await A.page.click("#addok");
+    await addContact(A.page, card, "carol");
     await sendText(A.page, "hi carol from the web");
     await waitState(A.page, "hi carol from the web", "sent");
     const inbox = cli("inbox", "--home", carol, "--relay", relayURL);
     assert.match(inbox, /hi carol from the web/);
+    // The CLI's inbox sent a delivery notice, and printed nothing of it.
+    await waitState(A.page, "hi carol from the web", "delivered");
+    assert.equal(inbox.trim().split("\n").length, 1, `carol's inbox printed more than the message:\n${inbox}`);
     cli("contact", "add", "--home", carol, "--name", "alice", aliceCard);
     cli("send", "--home", carol, "--relay", relayURL, "alice", "hello alice from the cli");
     await msg(A.page, "in", "hello alice from the cli").waitFor({ timeout: T });
+  });
+
+  await step("a contact added by bare did:key: its bundle fetched through the relay, then sent and delivered", async () => {
+    const dave = path.join(WORK, "dave");
+    cli("id", "new", "--home", dave);
+    const did = cli("id", "show", "--home", dave).match(/^did:\s+(\S+)$/m)[1];
+    cli("inbox", "--home", dave, "--relay", relayURL); // connects once: the relay gets dave's bundle
+    await A.page.click("#back");
+    await addContact(A.page, did, "dave");
+    await sendText(A.page, "hi dave, added by did:key");
+    await waitState(A.page, "hi dave, added by did:key", "sent");
+    const inbox = cli("inbox", "--home", dave, "--relay", relayURL);
+    const m = inbox.match(/^(did:key:\S+): hi dave, added by did:key$/m);
+    assert.ok(m, `dave's inbox:\n${inbox}`);
+    await waitState(A.page, "hi dave, added by did:key", "delivered");
+    cli("send", "--home", dave, "--relay", relayURL, m[1], "hello alice, dave here");
+    await msg(A.page, "in", "hello alice, dave here").waitFor({ timeout: T });
   });
 
   await step("relay restarts mid-conversation: offline reload from cache, queued, sent on reconnect", async () => {
@@ -181,7 +222,21 @@ try {
     await shot(A.page, "chats");
   });
 
-  await step("a locked identity opens with its passphrase only", async () => {
+  await step("history under a passphrase is sealed in IndexedDB; without one it is not", async () => {
+    const texts = ["hello from bob", "hi bob, urgent", "written while the relay was down", "queued on a phone out of reach"];
+    const alice = await A.page.evaluate(() => cairn.identity().then((me) => me.did));
+    const b = await rawHistory(B.page);
+    assert.ok(b.length >= texts.length, `phone B stores ${b.length} messages`);
+    for (const r of b) {
+      assert.deepEqual(Object.keys(JSON.parse(r)).sort(), ["box", "key"], `a record of phone B is not sealed: ${r}`);
+      for (const t of [...texts, alice, "delivered"]) assert.ok(!r.includes(t), `phone B's IndexedDB holds "${t}" in the clear`);
+    }
+    const a = await rawHistory(A.page);
+    assert.ok(a.some((r) => r.includes("hi bob, urgent")), "phone A (no passphrase) keeps its history as it is");
+    metrics.sealedRecords = b.length;
+  });
+
+  await step("a locked identity opens with its passphrase only, its history with it", async () => {
     await B.page.reload();
     await waitReady(B.page);
     await B.page.waitForSelector("#unlock:not([hidden])");
@@ -191,7 +246,9 @@ try {
     await B.page.fill("#pass", "correct horse");
     await B.page.click("#unlockbtn");
     await online(B.page);
-    await B.page.locator("#chatlist button", { hasText: "alice" }).waitFor();
+    await B.page.locator("#chatlist button", { hasText: "alice" }).click();
+    await msg(B.page, "in", "hi bob, urgent").waitFor({ timeout: T });
+    await waitState(B.page, "queued on a phone out of reach", "delivered");
   });
 } catch (e) {
   if (process.env.VERBOSE || true) console.log("relay log:\n" + relayLog.slice(-4000));

@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const started = performance.now();
 
 // ---- IndexedDB: "keystore" holds the keystore file's bytes (sealed under
-// the passphrase when there is one); "messages" the history and outbox.
+// the passphrase when there is one); "messages" the history and outbox
+// (sealed likewise, below).
 let db;
 function openDB() {
   return new Promise((resolve, reject) => {
@@ -41,8 +42,44 @@ globalThis.cairnStore = {
   save: (bytes) => tx("keystore", "readwrite", (s) => { s.put(bytes, "main"); }, "strict"),
 };
 
-const putMsg = (m) => tx("messages", "readwrite", (s) => reqP(s.put(m)));
-const allMsgs = () => tx("messages", "readonly", (s) => reqP(s.getAll()));
+// Under a passphrase each message is stored sealed (cairn.sealRecord:
+// XChaCha20-Poly1305 under a key derived from the keystore's, docs/web.md):
+// the record is {key, box}, box the sealed JSON of the message. Without one
+// it is stored as it is.
+let sealHistory = false;
+const b64 = (u8) => { let s = ""; for (const b of u8) s += String.fromCharCode(b); return btoa(s); };
+const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+async function toRecord(m) {
+  if (!sealHistory) return m;
+  const { key, env, ...rest } = m;
+  const box = await cairn.sealRecord(JSON.stringify({ ...rest, env: env ? b64(env) : null }));
+  if (!box) return m;
+  return key === undefined ? { box } : { key, box };
+}
+const putMsg = async (m) => {
+  const rec = await toRecord(m); // before the transaction: it commits when idle
+  return tx("messages", "readwrite", (s) => reqP(s.put(rec)));
+};
+// allMsgs opens sealed records; plain ones found under a passphrase (kept
+// by a build that did not seal) are sealed now.
+async function allMsgs() {
+  const recs = await tx("messages", "readonly", (s) => reqP(s.getAll()));
+  const sealed = recs.filter((r) => r.box);
+  const texts = sealed.length ? await cairn.openRecords(sealed.map((r) => r.box)) : [];
+  const out = [];
+  sealed.forEach((r, i) => {
+    if (texts[i] === null) { console.log("cairn: a stored message does not open; skipped"); return; }
+    const m = JSON.parse(texts[i]);
+    m.key = r.key;
+    m.env = m.env ? unb64(m.env) : null;
+    out.push(m);
+  });
+  for (const m of recs.filter((r) => !r.box)) {
+    out.push(m);
+    if (sealHistory) await putMsg(m);
+  }
+  return out;
+}
 
 // ---- screens
 const screens = ["loading", "onboard", "unlock", "chats", "conv", "add", "me"];
@@ -287,6 +324,7 @@ function ready() {
 }
 
 async function enter() {
+  sealHistory = (await cairn.identity()).encrypted;
   messages = await allMsgs();
   messages.sort((a, b) => a.at - b.at || a.key - b.key);
   show("chats");

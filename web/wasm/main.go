@@ -61,6 +61,8 @@ func main() {
 		"publish":     js.FuncOf(a.publish),
 		"send":        js.FuncOf(a.send),
 		"connect":     js.FuncOf(a.connect),
+		"sealRecord":  js.FuncOf(a.sealRecord),
+		"openRecords": js.FuncOf(a.openRecords),
 		"qr":          js.FuncOf(qrSVG),
 		"validateRef": js.FuncOf(validateRef),
 	}
@@ -188,6 +190,54 @@ func (a *app) identity(js.Value, []js.Value) any {
 			return nil, err
 		}
 		return map[string]any{"did": ks.DID(), "card": ks.Card(), "encrypted": ks.Encrypted()}, nil
+	})
+}
+
+// sealRecord(text) resolves to the text sealed under the passphrase
+// (client.Keystore.SealRecord) as a Uint8Array, or to null when the
+// identity has no passphrase: the page then stores its history as it is.
+func (a *app) sealRecord(_ js.Value, args []js.Value) any {
+	text := str(args, 0)
+	return promise(func() (any, error) {
+		ks, err := a.keystore()
+		if err != nil {
+			return nil, err
+		}
+		rec, err := ks.SealRecord([]byte(text))
+		if errors.Is(err, client.ErrNotEncrypted) {
+			return js.Null(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		arr := js.Global().Get("Uint8Array").New(len(rec))
+		js.CopyBytesToJS(arr, rec)
+		return arr, nil
+	})
+}
+
+// openRecords(records) resolves to the texts of an array of records made
+// by sealRecord, in order; a record that does not open gives null.
+func (a *app) openRecords(_ js.Value, args []js.Value) any {
+	v := arg(args, 0)
+	recs := make([][]byte, v.Length())
+	for i := range recs {
+		r := v.Index(i)
+		recs[i] = make([]byte, r.Length())
+		js.CopyBytesToGo(recs[i], r)
+	}
+	return promise(func() (any, error) {
+		ks, err := a.keystore()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, len(recs))
+		for i, r := range recs {
+			if pt, err := ks.OpenRecord(r); err == nil {
+				out[i] = string(pt)
+			}
+		}
+		return js.ValueOf(out), nil
 	})
 }
 
