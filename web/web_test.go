@@ -61,11 +61,22 @@ func TestServe(t *testing.T) {
 		!bytes.HasPrefix(w.Body.Bytes(), []byte("\x00asm")) {
 		t.Errorf("%s: %d %v", name, w.Code, w.Header())
 	}
-	if w := get(t, name, "Accept-Encoding", "gzip;q=0"); w.Header().Get("Content-Encoding") != "" {
-		t.Error("gzip sent to a client that refused it (q=0)")
+	if w := get(t, name, "Accept-Encoding", "gzip;q=0"); w.Header().Get("Content-Encoding") != "" || w.Header().Get("Vary") != "Accept-Encoding" {
+		t.Errorf("to a client that refused gzip (q=0): %v", w.Header())
 	}
-	if w := get(t, "/sw.js", "Accept-Encoding", "gzip"); w.Code != 200 || w.Header().Get("Cache-Control") != "no-cache" {
-		t.Errorf("/sw.js: %d %v", w.Code, w.Header())
+	if w := get(t, name, "Accept-Encoding", "gzip, deflate, br"); w.Header().Get("Content-Encoding") != "gzip" || w.Header().Get("Vary") != "Accept-Encoding" ||
+		w.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" || !bytes.HasPrefix(w.Body.Bytes(), []byte{0x1f, 0x8b}) {
+		t.Errorf("%s gzipped: %v", name, w.Header())
+	}
+	sw := get(t, "/sw.js", "Accept-Encoding", "gzip")
+	if sw.Code != 200 || sw.Header().Get("Cache-Control") != "no-cache" || sw.Header().Get("Service-Worker-Allowed") != "/" {
+		t.Errorf("/sw.js: %d %v", sw.Code, sw.Header())
+	}
+	if again := get(t, "/sw.js", "If-None-Match", sw.Header().Get("ETag")); again.Code != http.StatusNotModified || again.Body.Len() != 0 {
+		t.Errorf("/sw.js revalidation: %d, %d bytes; want 304 and none", again.Code, again.Body.Len())
+	}
+	if other := get(t, "/sw.js", "If-None-Match", h.Get("ETag")); other.Code != 200 {
+		t.Errorf("/sw.js with the ETag of /: %d, want 200", other.Code)
 	}
 	if w := get(t, "/manifest.webmanifest"); w.Header().Get("Content-Type") != "application/manifest+json" {
 		t.Errorf("manifest: %v", w.Header())
