@@ -14,9 +14,9 @@ import (
 // phones chatting, web and CLI both ways (the CLI's delivery notices), a
 // contact added by bare did:key, a relay restart with an offline reload, an
 // offline phone, history sealed under a passphrase, a locked identity.
-// Screenshots go to
-// CAIRN_WEB_SHOTS when set (docs/img). Under CI=true a missing Chromium,
-// npm package or build is a failure, not a skip.
+// Screenshots go to CAIRN_WEB_SHOTS when set (docs/img; a relative path is
+// from the repository's top). Under CI=true a missing Chromium, npm package
+// or build is a failure, not a skip.
 func TestBrowserEndToEnd(t *testing.T) {
 	requireBuilt(t)
 	missing := func(what string) {
@@ -52,8 +52,13 @@ func TestBrowserEndToEnd(t *testing.T) {
 	shots := os.Getenv("CAIRN_WEB_SHOTS")
 	if shots == "" {
 		shots = t.TempDir()
-	} else if shots, err = filepath.Abs(shots); err != nil {
-		t.Fatal(err)
+	} else {
+		if !filepath.IsAbs(shots) {
+			shots = filepath.Join("..", shots) // relative to the repository's top, not to web/
+		}
+		if shots, err = filepath.Abs(shots); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd := exec.Command(node, "e2e.mjs")
 	cmd.Dir = "e2e"
