@@ -24,8 +24,8 @@ A handheld (keystore in --home DIR, $CAIRN_HOME or ~/.cairn; --relay mqtt://HOST
   id new|show [--qr]                                 make or show your identity and contact card
   contact add|list                                   add a contact from a card or did:key
   send [--urgent] DID TEXT                           send one message
-  inbox [--follow]                                   read (and keep reading) your messages
-  chat DID                                           talk, line by line
+  inbox [--follow] [--notices=false]                 read (and keep reading) your messages
+  chat [--urgent] [--notices=false] DID              talk, line by line
 
 Radios and tools:
   radio airtime|list|probe                           LoRa airtime, serial ports, modem details
