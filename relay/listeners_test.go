@@ -1,17 +1,8 @@
 package relay_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,58 +10,22 @@ import (
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/internal/testcert"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 )
-
-// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files and
-// returns their paths and a pool that trusts it.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "cairn test relay"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return certFile, keyFile, pool
-}
 
 // The TLS and WebSocket listeners serve the same relay as the TCP one: an
 // envelope sent over TLS arrives at a subscriber on WebSocket.
 func TestTLSAndWebSocketListeners(t *testing.T) {
 	cfg := relaytest.Config(t)
-	cfg.MQTT.CertFile, cfg.MQTT.KeyFile, _ = selfSigned(t)
-	_, _, pool := selfSigned(t) // a different CA: must be refused
+	ca := testcert.NewCA(t)
+	f := ca.WriteFiles(t, t.TempDir())
+	cfg.MQTT.CertFile, cfg.MQTT.KeyFile = f.Cert, f.Key
+	other := testcert.NewCA(t).Pool() // a different CA: must be refused
 	cfg.MQTT.TLSListen = "127.0.0.1:0"
 	cfg.MQTT.WSListen = "127.0.0.1:0"
 	r := relaytest.Start(t, cfg)
 	addrs := r.Addrs()
-
-	certPEM, _ := os.ReadFile(cfg.MQTT.CertFile)
-	trusted := x509.NewCertPool()
-	trusted.AppendCertsFromPEM(certPEM)
 
 	bob := relaytest.NewIdentity()
 	ws := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("ws://" + addrs["ws"]).
@@ -89,11 +44,11 @@ func TestTLSAndWebSocketListeners(t *testing.T) {
 		tok.WaitTimeout(wait)
 		return c, tok.Error()
 	}
-	if c, err := tlsClient(pool); err == nil {
+	if c, err := tlsClient(other); err == nil {
 		c.Disconnect(0)
 		t.Fatal("TLS connection with an untrusted certificate succeeded")
 	}
-	sender, err := tlsClient(trusted)
+	sender, err := tlsClient(ca.Pool())
 	if err != nil {
 		t.Fatalf("TLS connect: %v", err)
 	}

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnmesh/cairn/relay/internal/testcert"
 )
 
 const startTimeout = 60 * time.Second // a loaded 2-core CI box, JetStream recovering a store
@@ -144,8 +146,9 @@ log_type notice
 	b := &Broker{t: t, name: "mosquitto", bin: bin, port: port, dir: dir}
 	if websockets {
 		b.ws, b.wss = FreePort(t), FreePort(t)
-		var cert, key string
-		b.ca, cert, key = testCA(t, dir)
+		f := testcert.NewCA(t).WriteFiles(t, dir)
+		b.ca = f.CA
+		cert, key := f.Cert, f.Key
 		conf += fmt.Sprintf(`listener %s 127.0.0.1
 protocol websockets
 listener %s 127.0.0.1
