@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"time"
@@ -163,12 +164,13 @@ func (d *deliverer) acquire(want int) int {
 	}
 }
 
-// send writes items to the subscriber in one write; false means stop.
+// send writes items to the subscriber, one write per maxWriteRun bytes;
+// false means stop.
 func (d *deliverer) send(items []store.Item) bool {
 	cl := d.s.cl
 	buf := writeBuffer()
 	created := time.Now().Unix()
-	n := 0
+	n := 0 // deliveries in buf
 	for _, it := range items {
 		d.sent[it.Envelope.Prio] = it.Seq
 		pk := packets.Packet{
@@ -193,8 +195,20 @@ func (d *deliverer) send(items []store.Item) bool {
 			releaseWriteBuffer(buf)
 			return false
 		}
+		if buf.Len() >= maxWriteRun {
+			if !d.flush(buf, n) {
+				return false
+			}
+			buf, n = writeBuffer(), 0
+		}
 	}
-	err := writeEncoded(cl, buf)
+	return d.flush(buf, n)
+}
+
+// flush writes buf, which holds n deliveries, and gives it back; false
+// means stop.
+func (d *deliverer) flush(buf *bytes.Buffer, n int) bool {
+	err := writeEncoded(d.s.cl, buf)
 	switch {
 	case err == nil:
 		if d.qos == 0 {

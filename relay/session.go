@@ -77,7 +77,7 @@ func (s *session) publish(pk packets.Packet) {
 
 // ackLoop writes PUBACKs in the order the publishes arrived, each once its
 // envelope is durable or refused. The PUBACKs that are ready together —
-// those one commit released — go out in one write.
+// those one commit released — go out in one write (up to maxWriteRun bytes).
 func (s *session) ackLoop() {
 	defer s.r.wg.Done()
 	var next *pendingAck // taken from acks but not yet durable
@@ -94,7 +94,7 @@ func (s *session) ackLoop() {
 		buf := writeBuffer()
 		s.encodeAck(buf, p, err)
 	more:
-		for next == nil {
+		for next == nil && buf.Len() < maxWriteRun {
 			select {
 			case q, ok := <-s.acks:
 				if !ok {

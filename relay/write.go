@@ -24,13 +24,19 @@ import (
 // itself, so that queue stays empty and nothing mochi buffered can be
 // overtaken.
 
+// maxWriteRun bounds a run: once its buffer holds this much it is written,
+// so one write — over WebSocket, one message — is at most this plus one
+// packet (a window of 64 KiB envelopes would otherwise be 2 MiB in one
+// message; the web client closes a socket that buffers over 1 MiB).
+const maxWriteRun = 64 << 10
+
 // writeBuffers holds the buffers runs are encoded into, shared by every
 // session and deliverer so that an idle client holds none. A buffer that
-// grew beyond maxPooledWriteBuffer (a window of large envelopes) is
+// grew beyond maxPooledWriteBuffer (a run ending in a large envelope) is
 // dropped after its write rather than pooled.
 var writeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-const maxPooledWriteBuffer = 64 << 10
+const maxPooledWriteBuffer = 4 * maxWriteRun
 
 // writeBuffer returns an empty buffer for encodePacket; writeEncoded
 // gives it back.
