@@ -78,11 +78,13 @@ type Tags struct {
 	allMask   uint64 // a bit for each uplink
 	// near are the tags radio neighbours announce, least recently
 	// announced first, each held until nearUntil; bounded by nearMax.
-	// nearTimer fires at the earliest expiry.
+	// nearTimer fires at the earliest expiry. Once nearOff (the group
+	// closed) the near set no longer changes and no timer is armed.
 	near      *lru
 	nearUntil map[codec.Tag]time.Time
 	nearMax   int
 	nearTimer *time.Timer
+	nearOff   bool
 }
 
 // lru is a set of tags in order of last touch, oldest at the front.
@@ -181,6 +183,9 @@ func (t *Tags) markChanged() {
 func (t *Tags) serveNear(tags []codec.Tag, ttl time.Duration) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.nearOff {
+		return 0
+	}
 	now := time.Now()
 	changed := t.expireNear(now)
 	added := 0
@@ -260,6 +265,9 @@ func (t *Tags) armNear(now time.Time) {
 func (t *Tags) onNearTimer() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.nearOff { // stopNear ran while this call waited for mu
+		return
+	}
 	now := time.Now()
 	if t.expireNear(now) {
 		t.markChanged()
@@ -267,10 +275,12 @@ func (t *Tags) onNearTimer() {
 	t.armNear(now)
 }
 
-// stopNear stops the expiry timer; the near set stays as it is.
+// stopNear stops the expiry timer for good; the near set stays as it is
+// and serveNear changes it no more. Group.Close calls it.
 func (t *Tags) stopNear() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.nearOff = true
 	if t.nearTimer != nil {
 		t.nearTimer.Stop()
 	}

@@ -267,7 +267,7 @@ func TestNearTagsSubscribed(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Start()
-	t.Cleanup(func() { g.Close(); g.tags.stopNear() })
+	t.Cleanup(func() { g.Close() })
 	st0 := func() Status { return g.Status()[0] }
 	waitFor(t, "connected", func() bool { return st0().Connected })
 
@@ -299,5 +299,44 @@ func TestNearTagsSubscribed(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if has(second) {
 		t.Error("an envelope for an expired near tag arrived")
+	}
+}
+
+// Close ends the near set's expiry timer and ServeNear after it arms none:
+// nothing of a closed group runs on, and the near set stays as Close
+// saved it.
+func TestCloseStopsNearExpiry(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ingest := func(_ []byte, _ string, done func(codec.ID, error)) { done(codec.ID{}, nil) }
+	g, err := New(Options{Uplinks: []config.Uplink{config.DefaultUplink("mqtt://127.0.0.1:1")}, DataDir: dir,
+		Store: st, Ingest: ingest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b codec.Tag
+	a[0], b[0] = 1, 2
+	g.ServeNear([]codec.Tag{a}, time.Hour)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() bool {
+		g.tags.mu.Lock()
+		defer g.tags.mu.Unlock()
+		return g.tags.nearTimer != nil && g.tags.nearTimer.Stop() // stops it too, for goleak's sake
+	}
+	if pending() {
+		t.Error("the near expiry timer runs on after Close")
+	}
+	g.ServeNear([]codec.Tag{b}, time.Hour)
+	if pending() {
+		t.Error("ServeNear after Close armed the near expiry timer")
+	}
+	if near := g.tags.nearCount(); near != 1 {
+		t.Errorf("%d near tags after Close, want the 1 Close saved", near)
 	}
 }

@@ -239,8 +239,9 @@ func (g *Group) state() ([]*Uplink, *Tags) {
 	return g.ups, g.tags
 }
 
-// Close disconnects every uplink and waits for them, then saves the tag
-// sets. Envelopes in flight stay owed and are published again next time.
+// Close disconnects every uplink and waits for them, stops the near set's
+// expiry, then saves the tag sets. Envelopes in flight stay owed and are
+// published again next time. ServeNear after Close does nothing.
 func (g *Group) Close() error {
 	g.once.Do(func() {}) // no Start after Close
 	g.mu.Lock()
@@ -251,6 +252,7 @@ func (g *Group) Close() error {
 	g.mu.Unlock()
 	g.wg.Wait()
 	if _, tags := g.state(); tags != nil {
+		tags.stopNear()
 		return errors.Join(tags.flush(), g.flushResend(true))
 	}
 	return nil
