@@ -21,6 +21,7 @@ type Status struct {
 	Subscriptions int       `json:"subscriptions"`  // topic filters subscribed on this connection
 	ServedTags    int       `json:"served_tags"`    // tags subscribed for local clients (shared by all uplinks)
 	WatchedTags   int       `json:"watched_tags"`   // tags whose receipts are watched (shared)
+	NearTags      int       `json:"near_tags"`      // tags radio neighbours announce, subscribed for them (shared; ServeNear)
 	LastSuccess   time.Time `json:"last_success"`   // last PUBACK or arrival; zero if none
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at"` // zero if none
@@ -43,7 +44,7 @@ func (g *Group) Status() []Status {
 			Received:      u.received.Load(),
 			Subscriptions: int(u.subscriptions.Load()),
 		}
-		s.ServedTags, s.WatchedTags = tags.counts()
+		s.ServedTags, s.WatchedTags, s.NearTags = tags.counts()
 		s.Resending, s.ResendDropped = u.resend.size()
 		var err error
 		if s.Queued, s.QueuedBytes, err = g.opts.Store.Owed(u.name); err != nil {

@@ -286,13 +286,6 @@ func (t *Tags) stopNear() {
 	}
 }
 
-// nearCount is the size of the near set.
-func (t *Tags) nearCount() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.near.at)
-}
-
 // drop remembers that the uplinks in mask may still be subscribed for tag.
 func (t *Tags) drop(tag codec.Tag, mask uint64) {
 	if mask == 0 {
@@ -364,10 +357,10 @@ func (t *Tags) filters(tp topics, i int) (map[string]bool, []codec.Tag, <-chan s
 }
 
 // counts returns the sizes of the sets.
-func (t *Tags) counts() (servedN, watchedN int) {
+func (t *Tags) counts() (servedN, watchedN, nearN int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.sets[served].at), len(t.sets[watched].at)
+	return len(t.sets[served].at), len(t.sets[watched].at), len(t.near.at)
 }
 
 // flush writes the file if it is behind.

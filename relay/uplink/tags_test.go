@@ -208,12 +208,12 @@ func TestNearTags(t *testing.T) {
 		t.Errorf("after c expired: subscribed %v, to unsubscribe %v", want, stale)
 	}
 	tg.unsubscribed(0, stale)
-	if n := tg.nearCount(); n != 1 {
+	if n := nearCount(tg); n != 1 {
 		t.Errorf("%d near tags, want 1 (a)", n)
 	}
 	// A served tag announced near stays served when it expires.
 	tg.serveNear([]codec.Tag{mine}, 50*time.Millisecond)
-	waitFor(t, "mine to leave the near set", func() bool { return tg.nearCount() == 1 })
+	waitFor(t, "mine to leave the near set", func() bool { return nearCount(tg) == 1 })
 	if want, stale, _ := tg.filters(tp, 0); !want[tp.inbox(mine)] || len(stale) != 0 {
 		t.Errorf("served tag after its near expiry: subscribed %v, to unsubscribe %v", want, stale)
 	}
@@ -228,8 +228,8 @@ func TestNearTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, stale, _ = tg.filters(tp, 0)
-	if want[tp.inbox(a)] || !want[tp.inbox(mine)] || len(stale) != 1 || stale[0] != a || tg.nearCount() != 0 {
-		t.Errorf("after a restart: subscribed %v, to unsubscribe %v, %d near", want, stale, tg.nearCount())
+	if want[tp.inbox(a)] || !want[tp.inbox(mine)] || len(stale) != 1 || stale[0] != a || nearCount(tg) != 0 {
+		t.Errorf("after a restart: subscribed %v, to unsubscribe %v, %d near", want, stale, nearCount(tg))
 	}
 }
 
@@ -275,6 +275,9 @@ func TestNearTagsSubscribed(t *testing.T) {
 	rand.Read(near[:])
 	g.ServeNear([]codec.Tag{near}, 3*time.Second)
 	waitFor(t, "subscribed for the near tag", func() bool { return st0().Subscriptions == 2 })
+	if n := st0().NearTags; n != 1 {
+		t.Errorf("status: %d near tags, want 1", n)
+	}
 
 	pub := pahov3.NewClient(pahov3.NewClientOptions().AddBroker("tcp://" + broker.Addr()).SetClientID("pub"))
 	if tok := pub.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
@@ -295,11 +298,19 @@ func TestNearTagsSubscribed(t *testing.T) {
 	waitFor(t, "the envelope for the near tag arrived", func() bool { return has(first) })
 
 	waitFor(t, "unsubscribed when the near tag expired", func() bool { return st0().Subscriptions == 0 })
+	if n := st0().NearTags; n != 0 {
+		t.Errorf("status after the expiry: %d near tags, want 0", n)
+	}
 	second := publish()
 	time.Sleep(500 * time.Millisecond)
 	if has(second) {
 		t.Error("an envelope for an expired near tag arrived")
 	}
+}
+
+func nearCount(t *Tags) int {
+	_, _, n := t.counts()
+	return n
 }
 
 // Close ends the near set's expiry timer and ServeNear after it arms none:
@@ -336,7 +347,7 @@ func TestCloseStopsNearExpiry(t *testing.T) {
 	if pending() {
 		t.Error("ServeNear after Close armed the near expiry timer")
 	}
-	if near := g.tags.nearCount(); near != 1 {
+	if near := nearCount(g.tags); near != 1 {
 		t.Errorf("%d near tags after Close, want the 1 Close saved", near)
 	}
 }
