@@ -165,10 +165,10 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 		}
 	}
 	for _, u := range rep.Uplinks {
-		fmt.Fprintf(w, "  %s %s: %s; queued %d (%d bytes); published %d (%d resent), received %d; resending %d%s; %d subscriptions (%d served, %d watched tags); last success %s\n",
+		fmt.Fprintf(w, "  %s %s: %s; queued %d (%d bytes); published %d (%d resent), received %d; resending %d%s; %d subscriptions (%d served, %d watched, %d near tags); last success %s\n",
 			u.Link, u.URL, uplinkState(u), u.Queued, u.QueuedBytes, u.Published, u.Resent, u.Received,
 			u.Resending, resendDropped(u.ResendDropped),
-			u.Subscriptions, u.ServedTags, u.WatchedTags, ago(u.LastSuccess))
+			u.Subscriptions, u.ServedTags, u.WatchedTags, u.NearTags, ago(u.LastSuccess))
 		if u.LastError != "" {
 			fmt.Fprintf(w, "    last error %s: %s\n", ago(u.LastErrorAt), strings.TrimSpace(u.LastError))
 		}

@@ -56,14 +56,14 @@ func TestStatusShowsUplink(t *testing.T) {
 }
 
 // The text status shows per uplink the MQTT version (in use, or last
-// spoken while disconnected) and the resend counts, as --json and the log
-// line do.
+// spoken while disconnected), the resend counts and the tag sets
+// subscribed for (served, watched, near), as --json does.
 func TestPrintStatusUplinks(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	rep := statusReport{Version: "v0.3.0", DataDir: "/var/lib/cairn", Uptime: "2h13m0s", Uplinks: []uplink.Status{
 		{Link: "uplink:0", URL: "mqtts://a.example:8883", Connected: true, Protocol: "5",
 			Queued: 2, QueuedBytes: 300, Published: 1298, Resent: 40, Resending: 7, Received: 88,
-			Subscriptions: 58, ServedTags: 21, WatchedTags: 16, LastSuccess: now.Add(-3 * time.Second)},
+			Subscriptions: 64, ServedTags: 21, WatchedTags: 16, NearTags: 3, LastSuccess: now.Add(-3 * time.Second)},
 		{Link: "uplink:1", URL: "mqtt://nats.example:1883", Protocol: "3.1.1",
 			Published: 5, Resent: 1, Resending: 10000, ResendDropped: 12,
 			LastError: "connection lost: EOF", LastErrorAt: now.Add(-time.Minute)},
@@ -73,8 +73,8 @@ func TestPrintStatusUplinks(t *testing.T) {
 	printStatus(&b, rep, now)
 	out := b.String()
 	for _, want := range []string{
-		"  uplink:0 mqtts://a.example:8883: connected, MQTT 5; queued 2 (300 bytes); published 1298 (40 resent), received 88; resending 7; 58 subscriptions (21 served, 16 watched tags); last success 3s ago\n",
-		"  uplink:1 mqtt://nats.example:1883: disconnected (last MQTT 3.1.1); queued 0 (0 bytes); published 5 (1 resent), received 0; resending 10000 (12 dropped at the bound); 0 subscriptions (0 served, 0 watched tags); last success never\n",
+		"  uplink:0 mqtts://a.example:8883: connected, MQTT 5; queued 2 (300 bytes); published 1298 (40 resent), received 88; resending 7; 64 subscriptions (21 served, 16 watched, 3 near tags); last success 3s ago\n",
+		"  uplink:1 mqtt://nats.example:1883: disconnected (last MQTT 3.1.1); queued 0 (0 bytes); published 5 (1 resent), received 0; resending 10000 (12 dropped at the bound); 0 subscriptions (0 served, 0 watched, 0 near tags); last success never\n",
 		"    last error 1m0s ago: connection lost: EOF\n",
 		"  uplink:2 ws://b.example:8080: disconnected; queued 0",
 	} {
