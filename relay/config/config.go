@@ -57,8 +57,11 @@ type MQTT struct {
 // HTTP configures the operator's listener: /metrics, /healthz, /readyz and
 // the /status page.
 type HTTP struct {
-	Listen string `toml:"listen"` // TCP address; "" disables
-	Web    bool   `toml:"web"`    // serve the handheld web client at / and MQTT over WebSocket at /mqtt
+	Listen   string `toml:"listen"`    // TCP address; "" disables
+	Web      bool   `toml:"web"`       // serve the handheld web client at / and MQTT over WebSocket at /mqtt
+	TLS      string `toml:"tls"`       // off, auto (the relay's own CA, package localca) or files (cert_file, key_file)
+	CertFile string `toml:"cert_file"` // PEM certificate chain, with tls = "files"
+	KeyFile  string `toml:"key_file"`  // PEM key of cert_file, with tls = "files"
 }
 
 // Discovery configures the mDNS/DNS-SD announcement on the local network.
@@ -101,7 +104,7 @@ func Default() *Config {
 			SweepInterval:    Duration(time.Minute),
 			GroupCommit:      true,
 		},
-		HTTP:      HTTP{Listen: ":8080", Web: true},
+		HTTP:      HTTP{Listen: ":8080", Web: true, TLS: "off"},
 		Discovery: Discovery{Enabled: true},
 	}
 }
@@ -184,6 +187,16 @@ func (c *Config) Validate() error {
 		return bad("mqtt.delivery_window", "must be 1 to 65535")
 	case c.HTTP.Listen != "" && !hostPort(c.HTTP.Listen):
 		return bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+	case !oneOf(c.HTTP.TLS, "off", "auto", "files"):
+		return bad("http.tls", "%q is not off, auto or files", c.HTTP.TLS)
+	case c.HTTP.TLS == "files" && c.HTTP.CertFile == "":
+		return bad("http.cert_file", "needed with tls = \"files\"")
+	case c.HTTP.TLS == "files" && c.HTTP.KeyFile == "":
+		return bad("http.key_file", "needed with tls = \"files\"")
+	case c.HTTP.TLS != "files" && c.HTTP.CertFile != "":
+		return bad("http.cert_file", "set, but tls is %q, not \"files\"", c.HTTP.TLS)
+	case c.HTTP.TLS != "files" && c.HTTP.KeyFile != "":
+		return bad("http.key_file", "set, but tls is %q, not \"files\"", c.HTTP.TLS)
 	case c.Store.MaxTTL.D() < time.Minute:
 		return bad("store.max_ttl", "must be at least 1m")
 	case c.Store.MaxTTL.D() > codec.MaxTTLSeconds*time.Second:
