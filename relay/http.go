@@ -2,8 +2,10 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -20,6 +22,10 @@ import (
 //	/status   a page a person reads on a phone (statuspage.go)
 //	/status.json  the relay's key and links, for the web client
 //	/, /mqtt  the web client and its MQTT over WebSocket, when served (web.go)
+//	/ca, /ca.crt  the relay's CA, when http.tls is auto (https.go)
+//
+// With http.tls on, all of it is served over https, and plain HTTP on the
+// same port redirects there (https.go).
 //
 // Nothing here changes state or reveals
 // more than counts and link names, so it has no authentication; bind it to
@@ -39,12 +45,25 @@ func (r *Relay) bindHTTP() error {
 	if err != nil {
 		return fmt.Errorf("http listening on %s: %w", addr, err)
 	}
-	r.httpL = l
-	r.httpSrv = &http.Server{
-		Handler:           r.HTTPHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+	tc, ca, err := r.tlsConfig()
+	if err != nil {
+		l.Close()
+		return err
+	}
+	r.httpL, r.ca = l, ca
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(r.log.With("component", "http").Handler(), slog.LevelDebug),
+		}
+	}
+	r.httpSrv = newServer(r.HTTPHandler())
+	if tc != nil {
+		r.httpSrv.TLSConfig = tc
+		r.plainSrv = newServer(r.plainHandler())
 	}
 	return nil
 }
@@ -55,7 +74,13 @@ func (r *Relay) serveHTTP() {
 	if r.httpSrv == nil {
 		return
 	}
-	go r.httpSrv.Serve(r.httpL)
+	if r.plainSrv == nil {
+		go r.httpSrv.Serve(r.httpL)
+		return
+	}
+	r.split = newSplitListener(r.httpL)
+	go r.httpSrv.Serve(tls.NewListener(r.split.tls, r.httpSrv.TLSConfig))
+	go r.plainSrv.Serve(r.split.plain)
 }
 
 // closeHTTP stops the listener and waits (briefly) for requests in flight,
@@ -69,10 +94,19 @@ func (r *Relay) closeHTTP() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
 	defer cancel()
-	if err := r.httpSrv.Shutdown(ctx); err != nil {
-		r.httpSrv.Close()
+	for _, srv := range []*http.Server{r.httpSrv, r.plainSrv} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
 	}
 	r.httpL.Close() // Shutdown closes it only if Serve ran
+	if r.split != nil {
+		r.split.Close()
+		r.split.wait()
+	}
 }
 
 // HTTPHandler returns the operator endpoints, for the configured listener
@@ -95,6 +129,7 @@ func (r *Relay) HTTPHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /status", r.serveStatusPage)
 	mux.HandleFunc("GET /status.json", r.serveStatusJSON)
+	r.handleCA(mux)
 	if r.serveWeb() && r.webMQTT != nil {
 		mux.Handle("GET /mqtt", r.webMQTT)
 		mux.Handle("GET /", r.web)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/localca"
 	"github.com/cairnmesh/cairn/relay/mdns"
 	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/store"
@@ -86,6 +87,9 @@ type Relay struct {
 	serving  atomic.Bool       // from the end of Serve to the start of Close: /readyz
 	httpL    net.Listener
 	httpSrv  *http.Server    // nil when http.listen is off
+	split    *splitListener  // https and plain HTTP on one port, when http.tls is on (https.go)
+	plainSrv *http.Server    // plain HTTP beside https: /ca and redirects; nil when http.tls is off
+	ca       *localca.CA     // the relay's CA when http.tls is auto
 	mdns     *mdns.Responder // discovery; nil when off
 	mdnsPort int             // Options.DiscoveryPort
 	mdnsIfs  []net.Interface // Options.DiscoveryInterfaces
