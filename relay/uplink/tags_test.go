@@ -28,35 +28,7 @@ func TestDroppedWhileOfflineIsUnsubscribed(t *testing.T) {
 		t.Run(br.name, func(t *testing.T) {
 			t.Parallel()
 			broker := br.start(t)
-			dir := t.TempDir()
-			st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-
-			var mu sync.Mutex
-			arrived := make(map[codec.Tag]int)
-			ingest := func(raw []byte, _ string, done func(codec.ID, error)) {
-				e, err := codec.DecodeEnvelope(raw)
-				if err != nil {
-					done(codec.ID{}, err)
-					return
-				}
-				mu.Lock()
-				arrived[e.To]++
-				mu.Unlock()
-				done(e.ID(), nil)
-			}
-			count := func(tag codec.Tag) int { mu.Lock(); defer mu.Unlock(); return arrived[tag] }
-
-			c := config.DefaultUplink(broker.URL())
-			c.ReconnectMin, c.ReconnectMax = config.Duration(50*time.Millisecond), config.Duration(200*time.Millisecond)
-			g, err := New(Options{Uplinks: []config.Uplink{c}, DataDir: dir, Store: st, Ingest: ingest,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g, arrived := testGroup(t, broker.URL())
 			g.tags.max = 2
 			g.Start()
 			t.Cleanup(func() { g.Close() })
@@ -78,7 +50,7 @@ func TestDroppedWhileOfflineIsUnsubscribed(t *testing.T) {
 			broker.Start()
 			waitFor(t, "reconnected, t1 unsubscribed", func() bool {
 				s := st0()
-				_, stale, _ := g.tags.filters(topics{c.Prefix}, 0)
+				_, stale, _ := g.tags.filters(g.ups[0].topics, 0)
 				return s.Connected && s.Subscriptions == 4 && len(stale) == 0
 			})
 
@@ -89,7 +61,7 @@ func TestDroppedWhileOfflineIsUnsubscribed(t *testing.T) {
 				t.Fatalf("connect: %v", tok.Error())
 			}
 			defer pub.Disconnect(50)
-			tp := topics{c.Prefix}
+			tp := g.ups[0].topics
 			for _, tag := range []codec.Tag{t1, t2} {
 				body := make([]byte, 20)
 				rand.Read(body)
@@ -98,9 +70,9 @@ func TestDroppedWhileOfflineIsUnsubscribed(t *testing.T) {
 					t.Fatalf("publish: %v", tok.Error())
 				}
 			}
-			waitFor(t, "the envelope for t2 arrived", func() bool { return count(t2) == 1 })
+			waitFor(t, "the envelope for t2 arrived", func() bool { return arrived.count(t2) == 1 })
 			time.Sleep(300 * time.Millisecond) // NATS: one consumer per subscription, no order between them
-			if n := count(t1); n != 0 {
+			if n := arrived.count(t1); n != 0 {
 				t.Errorf("%d envelopes arrived for t1, dropped and unsubscribed", n)
 			}
 		})
@@ -239,33 +211,7 @@ func TestNearTags(t *testing.T) {
 func TestNearTagsSubscribed(t *testing.T) {
 	t.Parallel()
 	broker := uplinktest.Mosquitto(t)
-	dir := t.TempDir()
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var mu sync.Mutex
-	arrived := map[codec.ID]bool{}
-	ingest := func(raw []byte, _ string, done func(codec.ID, error)) {
-		e, err := codec.DecodeEnvelope(raw)
-		if err != nil {
-			done(codec.ID{}, err)
-			return
-		}
-		mu.Lock()
-		arrived[e.ID()] = true
-		mu.Unlock()
-		done(e.ID(), nil)
-	}
-	has := func(id codec.ID) bool { mu.Lock(); defer mu.Unlock(); return arrived[id] }
-	c := config.DefaultUplink(broker.URL())
-	c.ReconnectMin, c.ReconnectMax = config.Duration(50*time.Millisecond), config.Duration(200*time.Millisecond)
-	g, err := New(Options{Uplinks: []config.Uplink{c}, DataDir: dir, Store: st, Ingest: ingest,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, arrived := testGroup(t, broker.URL())
 	g.Start()
 	t.Cleanup(func() { g.Close() })
 	st0 := func() Status { return g.Status()[0] }
@@ -284,7 +230,7 @@ func TestNearTagsSubscribed(t *testing.T) {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer pub.Disconnect(50)
-	tp := topics{c.Prefix}
+	tp := g.ups[0].topics
 	publish := func() codec.ID {
 		body := make([]byte, 20)
 		rand.Read(body)
@@ -295,7 +241,7 @@ func TestNearTagsSubscribed(t *testing.T) {
 		return e.ID()
 	}
 	first := publish()
-	waitFor(t, "the envelope for the near tag arrived", func() bool { return has(first) })
+	waitFor(t, "the envelope for the near tag arrived", func() bool { return arrived.has(first) })
 
 	waitFor(t, "unsubscribed when the near tag expired", func() bool { return st0().Subscriptions == 0 })
 	if n := st0().NearTags; n != 0 {
@@ -303,7 +249,7 @@ func TestNearTagsSubscribed(t *testing.T) {
 	}
 	second := publish()
 	time.Sleep(500 * time.Millisecond)
-	if has(second) {
+	if arrived.has(second) {
 		t.Error("an envelope for an expired near tag arrived")
 	}
 }
@@ -317,18 +263,7 @@ func nearCount(t *Tags) int {
 // nothing of a closed group runs on, and the near set stays as Close
 // saved it.
 func TestCloseStopsNearExpiry(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ingest := func(_ []byte, _ string, done func(codec.ID, error)) { done(codec.ID{}, nil) }
-	g, err := New(Options{Uplinks: []config.Uplink{config.DefaultUplink("mqtt://127.0.0.1:1")}, DataDir: dir,
-		Store: st, Ingest: ingest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, _ := testGroup(t, "mqtt://127.0.0.1:1")
 	var a, b codec.Tag
 	a[0], b[0] = 1, 2
 	g.ServeNear([]codec.Tag{a}, time.Hour)
@@ -351,3 +286,48 @@ func TestCloseStopsNearExpiry(t *testing.T) {
 		t.Errorf("%d near tags after Close, want the 1 Close saved", near)
 	}
 }
+
+// testGroup is a group, not started, with one uplink to url that
+// reconnects within 200 ms and a store of its own, which closes after
+// the group (that the test closes); what arrives is counted.
+func testGroup(t *testing.T, url string) (*Group, *arrivals) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(store.Options{Path: filepath.Join(dir, "cairn.db"), Links: []string{LinkName(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := config.DefaultUplink(url)
+	c.ReconnectMin, c.ReconnectMax = config.Duration(50*time.Millisecond), config.Duration(200*time.Millisecond)
+	a := &arrivals{byTag: map[codec.Tag]int{}, byID: map[codec.ID]bool{}}
+	g, err := New(Options{Uplinks: []config.Uplink{c}, DataDir: dir, Store: st, Ingest: a.ingest,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, a
+}
+
+// arrivals are the envelopes a test group took in.
+type arrivals struct {
+	mu    sync.Mutex // guards byTag and byID
+	byTag map[codec.Tag]int
+	byID  map[codec.ID]bool
+}
+
+func (a *arrivals) ingest(raw []byte, _ string, done func(codec.ID, error)) {
+	e, err := codec.DecodeEnvelope(raw)
+	if err != nil {
+		done(codec.ID{}, err)
+		return
+	}
+	a.mu.Lock()
+	a.byTag[e.To]++
+	a.byID[e.ID()] = true
+	a.mu.Unlock()
+	done(e.ID(), nil)
+}
+
+func (a *arrivals) count(tag codec.Tag) int { a.mu.Lock(); defer a.mu.Unlock(); return a.byTag[tag] }
+func (a *arrivals) has(id codec.ID) bool    { a.mu.Lock(); defer a.mu.Unlock(); return a.byID[id] }
