@@ -8,7 +8,6 @@ import (
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
-	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay/config"
 	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
@@ -27,19 +26,14 @@ func TestNeighbourTagsServedUpstream(t *testing.T) {
 	}
 	t.Parallel()
 	broker := uplinktest.Mosquitto(t)
-	air, err := radiotest.NewAir(11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { air.Close() })
-	air.Connect(1, 2, radiotest.Link{RSSIDBm: -110, SNRQuarter: -20})
-	l := &line{air: air, dir: t.TempDir(), seed: 11, configure: func(i int, c *config.Config) {
+	l := newLine(t, 0, 11) // A and B only
+	l.configure = func(i int, c *config.Config) {
 		if i == 0 {
 			u := config.DefaultUplink(broker.URL())
 			u.ReconnectMin, u.ReconnectMax = config.Duration(50*time.Millisecond), config.Duration(500*time.Millisecond)
 			c.Uplinks = []config.Uplink{u}
 		}
-	}}
+	}
 	tune := func(o *radiolink.Options) { o.AntiEntropyInterval = -1 }
 	a, b := l.start(t, 0, tune), l.start(t, 1, tune)
 	waitFor(t, 60*time.Second, "A's uplink to connect", func() bool { return a.Uplinks()[0].Connected })
