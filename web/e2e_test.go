@@ -13,7 +13,10 @@ import (
 // cairn binary built from this tree, with the CLI on the other side — two
 // phones chatting, web and CLI both ways (the CLI's delivery notices), a
 // contact added by bare did:key, a relay restart with an offline reload, an
-// offline phone, history sealed under a passphrase, a locked identity.
+// offline phone, history sealed under a passphrase, a locked identity, and
+// a second relay with http.tls = "auto" on a LAN-like name (relay.test):
+// plain HTTP is no secure context, https with the relay's CA is, and the
+// app reloads from its service worker with that relay stopped.
 // Screenshots go to CAIRN_WEB_SHOTS when set (docs/img; a relative path is
 // from the repository's top). Under CI=true a missing Chromium, npm package
 // or build is a failure, not a skip.

@@ -5,6 +5,7 @@ import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
 import net from "node:net";
 import fs from "node:fs";
+import crypto from "node:crypto";
 import path from "node:path";
 import assert from "node:assert/strict";
 
@@ -24,18 +25,23 @@ const base = `http://127.0.0.1:${httpPort}/`;
 const relayURL = `mqtt://127.0.0.1:${mqttPort}`;
 let relay = null, relayLog = "";
 
-function startRelay() {
+// spawnRelay starts cairn relay with args and resolves to the process once
+// it serves; its output is added to relayLog.
+function spawnRelay(args) {
   return new Promise((resolve, reject) => {
-    relay = spawn(BIN, ["relay", "--data", path.join(WORK, "relay"), "--mqtt", `127.0.0.1:${mqttPort}`, "--http", `127.0.0.1:${httpPort}`, "--discovery", "off"]);
-    const onData = (d) => { relayLog += d; if (relayLog.includes("relay serving")) { relay.stdout.off("data", onData); resolve(); } };
-    relay.stdout.on("data", onData); relay.stderr.on("data", onData);
-    relay.on("exit", (code) => { if (!relayLog.includes("relay serving")) reject(new Error("relay exited " + code + ":\n" + relayLog)); });
-    setTimeout(() => reject(new Error("relay did not start:\n" + relayLog)), T);
+    const p = spawn(BIN, ["relay", ...args, "--discovery", "off"]);
+    let out = "";
+    const onData = (d) => { relayLog += d; out += d; if (out.includes("relay serving")) { p.stdout.off("data", onData); resolve(p); } };
+    p.stdout.on("data", onData); p.stderr.on("data", onData);
+    p.on("exit", (code) => { if (!out.includes("relay serving")) reject(new Error("relay exited " + code + ":\n" + out)); });
+    setTimeout(() => reject(new Error("relay did not start:\n" + out)), T);
   });
 }
-function stopRelay() {
-  return new Promise((resolve) => { relay.once("exit", resolve); relay.kill("SIGTERM"); });
+const stopProc = (p) => new Promise((resolve) => { p.once("exit", resolve); p.kill("SIGTERM"); });
+async function startRelay() {
+  relay = await spawnRelay(["--data", path.join(WORK, "relay"), "--mqtt", `127.0.0.1:${mqttPort}`, "--http", `127.0.0.1:${httpPort}`]);
 }
+const stopRelay = () => stopProc(relay);
 function cli(...args) { return execFileSync(BIN, args, { encoding: "utf8", timeout: 60000 }); }
 
 async function step(name, fn) {
@@ -92,11 +98,9 @@ function rawHistory(page) {
 
 const metrics = {};
 await startRelay();
-const browser = await chromium.launch({
-  executablePath: CHROMIUM, headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync"];
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs });
 let A, B, aliceCard;
 try {
   await step("first load: onboarding, size and time to ready", async () => {
@@ -249,6 +253,44 @@ try {
     await B.page.locator("#chatlist button", { hasText: "alice" }).click();
     await msg(B.page, "in", "hi bob, urgent").waitFor({ timeout: T });
     await waitState(B.page, "queued on a phone out of reach", "delivered");
+  });
+
+  // A LAN-like name (relay.test, mapped to loopback by Chromium) is not
+  // localhost: over plain HTTP the page is no secure context. Over https
+  // with the relay's own CA (http.tls = "auto") trusted by its key, the
+  // service worker registers and the app reloads with the relay stopped.
+  await step("https with the relay's CA: a secure context on a LAN name, offline reload", async () => {
+    const dir = path.join(WORK, "relay-tls"), tlsPort = await freePort();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "cairn.toml"), `data_dir = "${dir}"\n[mqtt]\nlisten = "127.0.0.1:${await freePort()}"\n` +
+      `[http]\nlisten = "127.0.0.1:${tlsPort}"\ntls = "auto"\n`);
+    let tlsRelay = await spawnRelay(["--config", path.join(dir, "cairn.toml")]);
+    try {
+      const ca = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "http-ca.crt")));
+      const spki = crypto.createHash("sha256").update(ca.publicKey.export({ type: "spki", format: "der" })).digest("base64");
+      const b2 = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...chromiumArgs,
+        "--host-resolver-rules=MAP relay.test 127.0.0.1", `--ignore-certificate-errors-spki-list=${spki}`] });
+      try {
+        const page = await (await b2.newContext({ viewport: { width: 360, height: 800 } })).newPage();
+        await page.goto(`http://relay.test:${httpPort}/`);
+        await waitReady(page);
+        assert.deepEqual(await page.evaluate(() => [isSecureContext, "serviceWorker" in navigator]), [false, false], "plain http on a LAN name");
+        const caPage = await page.goto(`http://relay.test:${tlsPort}/ca`);
+        assert.match(await caPage.text(), /Certificate Trust Settings/);
+        await page.goto(`http://relay.test:${tlsPort}/`); // redirected to https
+        assert.equal(page.url(), `https://relay.test:${tlsPort}/`);
+        await waitReady(page);
+        assert.equal(await page.evaluate(() => isSecureContext), true);
+        await page.click("#create");
+        await online(page); // MQTT over wss://relay.test:…/mqtt
+        await page.evaluate(() => navigator.serviceWorker.ready);
+        await page.waitForTimeout(500);
+        await stopProc(tlsRelay); tlsRelay = null;
+        await page.reload();
+        await waitReady(page); // from the service worker: the relay is down
+        assert.ok(await page.evaluate(() => !!navigator.serviceWorker.controller), "no service worker controls the reloaded page");
+      } finally { await b2.close(); }
+    } finally { if (tlsRelay) await stopProc(tlsRelay); }
   });
 } catch (e) {
   if (process.env.VERBOSE || true) console.log("relay log:\n" + relayLog.slice(-4000));
