@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/cairnmesh/cairn/radio"
 	"github.com/cairnmesh/cairn/relay/config"
@@ -72,16 +73,10 @@ func (r *Relay) reload(cfg *config.Config) (rep ReloadReport, refused bool, err 
 
 	// The store owes new links from before they start, and forgets old
 	// ones only once they have stopped.
-	var links []string
-	for i := range cfg.Uplinks {
-		links = append(links, uplink.LinkName(i))
-	}
-	for i := range cfg.Radios {
-		links = append(links, radiolink.LinkName(i))
-	}
-	union := append(r.uplink.Links(), radioNames(len(r.radios.links))...)
+	links := StoreOptions(cfg).Links
+	union := r.runningLinks()
 	for _, l := range links {
-		if !contains(union, l) {
+		if !slices.Contains(union, l) {
 			union = append(union, l)
 		}
 	}
@@ -93,7 +88,7 @@ func (r *Relay) reload(cfg *config.Config) (rep ReloadReport, refused bool, err 
 	rep.Uplinks, err = r.uplink.Reconfigure(cfg.Uplinks)
 	if err != nil {
 		// The uplinks keep running as they were; so do the radios.
-		if lerr := r.store.SetLinks(append(r.uplink.Links(), radioNames(len(r.radios.links))...)); lerr != nil {
+		if lerr := r.store.SetLinks(r.runningLinks()); lerr != nil {
 			return rep, false, errors.Join(err, lerr)
 		}
 		return rep, true, err
@@ -108,7 +103,7 @@ func (r *Relay) reload(cfg *config.Config) (rep ReloadReport, refused bool, err 
 	rep.Radios, rerr = r.reloadRadios(cfg.Radios, resolved)
 	if rerr != nil {
 		errs = append(errs, rerr)
-		links = append(r.uplink.Links(), radioNames(len(r.radios.links))...)
+		links = r.runningLinks()
 	}
 	if err := r.store.SetLinks(links); err != nil {
 		errs = append(errs, err)
@@ -231,19 +226,12 @@ func restartKeys(cur, next *config.Config) []string {
 	return keys
 }
 
-func radioNames(n int) []string {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = radiolink.LinkName(i)
+// runningLinks are the store links of the uplinks and radios running now.
+// The caller holds reloadMu.
+func (r *Relay) runningLinks() []string {
+	links := r.uplink.Links()
+	for i := range r.radios.links {
+		links = append(links, radiolink.LinkName(i))
 	}
-	return names
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return links
 }
