@@ -94,8 +94,10 @@ func (r *Relay) startRadio(i int, res radio.Resolved, tune func(i int, o *radiol
 	return drv, tap, l, nil
 }
 
-// closeRadios stops the links, then turns the modems off.
+// closeRadios withdraws the radios from status, stops the links, then
+// turns the modems off.
 func (r *Relay) closeRadios() error {
+	r.radioViews.Store(nil)
 	var errs []error
 	for _, l := range r.radios.links {
 		errs = append(errs, l.Close())

@@ -30,10 +30,11 @@ type RadioStatus struct {
 }
 
 // radioView is what status reads of one running radio. Serve publishes the
-// views once every radio has started and Close withdraws them before it
-// stops any, so that status readers never touch r.radios, which only
-// Serve and Close (one goroutine) write. The objects stay safe to read
-// after they are closed.
+// views once every radio has started, Reload once it has changed them, and
+// Close withdraws them before it stops any, so that status readers never
+// touch r.radios, which Serve, Reload (holding reloadMu) and Close write.
+// A reader may still hold views of radios that Reload stopped: the objects
+// stay safe to read after they are closed.
 type radioView struct {
 	port string
 	link *radiolink.Link

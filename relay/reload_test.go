@@ -229,3 +229,41 @@ func TestReloadRadio(t *testing.T) {
 		t.Error("store still has link radio:0")
 	}
 }
+
+// TestRadioStatusAfterClose: RadioStatus shows the running radios, after a
+// reload too, and none once Close has stopped them.
+func TestRadioStatusAfterClose(t *testing.T) {
+	air, err := radiotest.NewAir(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { air.Close() })
+	fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: 1, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	cfg := relaytest.Config(t)
+	cfg.Radios = []radio.Config{{Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000}}
+	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Serve(); err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	if rs := r.RadioStatus(); len(rs) != 1 || rs[0].Port != fake.Path() {
+		r.Close()
+		t.Fatalf("status of a running radio: %+v", rs)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rs := r.RadioStatus(); len(rs) != 0 {
+		t.Errorf("status after Close: %+v", rs)
+	}
+	if ls := r.Radios(); len(ls) != 0 {
+		t.Errorf("%d radio links after Close", len(ls))
+	}
+}
