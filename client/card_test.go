@@ -69,17 +69,28 @@ func FuzzDecodeCard(f *testing.F) {
 	})
 }
 
-// TestFuzzSeeds fails when the committed seeds are missing, so that the fuzz
-// target always starts from valid and nearly valid cards.
+// TestFuzzSeeds fails when committed seeds are missing, so that each fuzz
+// target always starts from valid and nearly valid inputs.
 func TestFuzzSeeds(t *testing.T) {
-	entries, err := os.ReadDir(filepath.Join("testdata", "fuzz", "FuzzDecodeCard"))
-	if err != nil || len(entries) < 3 {
-		t.Fatalf("testdata/fuzz/FuzzDecodeCard has %d seeds, want at least 3 (CAIRN_WRITE_SEEDS=1 go test -run TestWriteCardSeeds writes them): %v", len(entries), err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzDecodeCard", e.Name()))
-		if err != nil || !strings.HasPrefix(string(b), "go test fuzz v1\n") {
-			t.Errorf("seed %s is not a corpus file: %v", e.Name(), err)
+	for target, want := range map[string]struct {
+		n      int
+		writer string
+	}{
+		"FuzzDecodeCard":   {3, "TestWriteCardSeeds"},
+		"FuzzParseControl": {len(noticeSeeds()), "TestWriteNoticeSeeds"},
+	} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		entries, err := os.ReadDir(dir)
+		if err != nil || len(entries) < want.n {
+			t.Errorf("%s has %d seeds, want at least %d (CAIRN_WRITE_SEEDS=1 go test -run %s writes them): %v",
+				dir, len(entries), want.n, want.writer, err)
+			continue
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil || !strings.HasPrefix(string(b), "go test fuzz v1\n") {
+				t.Errorf("seed %s/%s is not a corpus file: %v", target, e.Name(), err)
+			}
 		}
 	}
 }

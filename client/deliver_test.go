@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,7 +19,7 @@ import (
 // memStorage is a Storage in memory, as the web client's IndexedDB one is
 // in the browser.
 type memStorage struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // guards data, saves and closed
 	data   []byte
 	saves  int
 	closed bool
@@ -184,6 +186,61 @@ func TestParseControl(t *testing.T) {
 		ids, control := parseControl(tc.pt)
 		if len(ids) != tc.ids || control != tc.control {
 			t.Errorf("%s: %d ids, control %v; want %d, %v", tc.name, len(ids), control, tc.ids, tc.control)
+		}
+	}
+}
+
+// FuzzParseControl: a plaintext from a contact is text (not starting with
+// 0xFF), a control plaintext without ids, or a delivery notice of 1 to 64
+// ids that encodes back to the same bytes; never a panic.
+func FuzzParseControl(f *testing.F) {
+	f.Add([]byte{controlByte, noticeDelivered})
+	f.Fuzz(func(t *testing.T, pt []byte) {
+		ids, control := parseControl(pt)
+		switch {
+		case !control:
+			if len(pt) > 0 && pt[0] == controlByte || ids != nil {
+				t.Fatalf("%x: text, with %d ids", pt, len(ids))
+			}
+		case ids == nil:
+		case len(ids) > maxNoticeIDs || !slices.Equal(encodeDelivered(ids), pt):
+			t.Fatalf("%x: %d ids, encoding to %x", pt, len(ids), encodeDelivered(ids))
+		}
+	})
+}
+
+// noticeSeeds are FuzzParseControl's committed seeds: notices of one and
+// of the most ids, and near misses.
+func noticeSeeds() map[string][]byte {
+	id := codec.ID{0xC0, 0xFF, 0xEE, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+	ids := make([]codec.ID, maxNoticeIDs)
+	for i := range ids {
+		ids[i] = id
+		ids[i][15] = byte(i)
+	}
+	return map[string][]byte{
+		"one":          encodeDelivered(ids[:1]),
+		"most":         encodeDelivered(ids),
+		"too-many":     encodeDelivered(append(ids, id)),
+		"ragged":       append(encodeDelivered(ids[:1]), 0),
+		"unknown-kind": append([]byte{controlByte, noticeDelivered + 1}, id[:]...),
+		"text":         []byte("delivered"),
+	}
+}
+
+// TestWriteNoticeSeeds writes testdata/fuzz/FuzzParseControl.
+func TestWriteNoticeSeeds(t *testing.T) {
+	if os.Getenv("CAIRN_WRITE_SEEDS") == "" {
+		t.Skip("set CAIRN_WRITE_SEEDS=1 to rewrite testdata/fuzz/FuzzParseControl")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzParseControl")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range noticeSeeds() {
+		body := "go test fuzz v1\n[]byte(" + strconvQuote(string(b)) + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
