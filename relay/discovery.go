@@ -15,7 +15,8 @@ import (
 //	cairn-<relay-id>._cairn._tcp.local  SRV → MQTT port (plain, else TLS, else WebSocket)
 //	cairn-<relay-id>._mqtt._tcp.local   SRV → plain MQTT port, when it is on
 //	TXT of both: v=1, did=<the relay's did:key>, prefix=<topic prefix>,
-//	             mqtt=, mqtts=, ws=, http= <port of each listener that is on>
+//	             mqtt=, mqtts=, ws=, http= <port of each listener that is on>,
+//	             https= <the http port> when http.tls is on
 //	cairn-<relay-id>.local              A, AAAA → the addresses of the asking interface (IPv4 and IPv6)
 //
 // relay-id is the uplink's 12-hex-digit id in the data directory, so the
@@ -59,6 +60,9 @@ func (r *Relay) startDiscovery() {
 	}
 	if p, ok := port(r.HTTPAddr()); ok {
 		txt = append(txt, "http="+strconv.Itoa(int(p)))
+		if r.cfg.HTTP.TLS != "off" { // the same port, https (https.go)
+			txt = append(txt, "https="+strconv.Itoa(int(p)))
+		}
 	}
 	services := []mdns.Service{{Instance: name, Type: "_cairn._tcp", Port: main, TXT: txt}}
 	if p, ok := port(addrs["tcp"]); ok {

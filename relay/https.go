@@ -122,7 +122,7 @@ code{word-break:break-all;font-size:14px}</style></head><body>
 This relay signs its own certificate. Install its certificate once on each phone:</p>
 <p><a class="b" href="/ca.crt">Download the certificate</a></p>
 <p>It is named <b>{{.Name}}</b>. Before you trust it, check that its SHA-256 fingerprint is the
-one the relay's operator shows (<code>cairn status</code>, or the relay's log):<br><code>{{.Fingerprint}}</code></p>
+one the relay's operator reads in the relay's log (<i>https certificate issued</i>):<br><code>{{.Fingerprint}}</code></p>
 <h2>Android</h2>
 <ol><li>Download the certificate (above).</li>
 <li>Settings → Security (or Security &amp; privacy) → More security settings → Encryption &amp; credentials →
