@@ -58,6 +58,18 @@ func (g *Group) Status() []Status {
 	return out
 }
 
+// Connected reports whether any uplink is connected now. Unlike Status it
+// reads no owed list, so it is cheap enough to ask on every beacon.
+func (g *Group) Connected() bool {
+	ups, _ := g.state()
+	for _, u := range ups {
+		if u.connected.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 func (s Status) logAttrs() []any {
 	attrs := []any{"link", s.Link, "url", s.URL, "connected", s.Connected, "mqtt", s.Protocol,
 		"queued", s.Queued, "queued_bytes", s.QueuedBytes,

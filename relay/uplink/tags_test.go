@@ -212,10 +212,16 @@ func TestNearTagsSubscribed(t *testing.T) {
 	t.Parallel()
 	broker := uplinktest.Mosquitto(t)
 	g, arrived := testGroup(t, broker.URL())
+	if g.Connected() {
+		t.Error("connected before Start")
+	}
 	g.Start()
 	t.Cleanup(func() { g.Close() })
 	st0 := func() Status { return g.Status()[0] }
-	waitFor(t, "connected", func() bool { return st0().Connected })
+	waitFor(t, "connected", g.Connected)
+	if !st0().Connected {
+		t.Error("connected, yet not in Status")
+	}
 
 	var near codec.Tag
 	rand.Read(near[:])
