@@ -78,7 +78,7 @@ func (r *Relay) startRadio(i int, res radio.Resolved, tune func(i int, o *radiol
 			r.ingest(raw, from, name, done)
 		},
 		Tags:            r.servedTags,
-		Uplinked:        r.uplinked,
+		Uplinked:        r.uplink.Connected,
 		OnNeighbourTags: r.uplink.ServeNear,
 		MaxHops:         uint8(r.cfg.Store.MaxHops),
 		Logger:          log,
@@ -121,19 +121,6 @@ func (r *Relay) servedTags() []codec.Tag {
 		tags = append(tags, t)
 	}
 	return tags
-}
-
-// uplinked reports whether one of the relay's uplinks is connected now: a
-// relay with none announces its served tags to radio neighbours in serves
-// frames, so that one with an uplink subscribes for them (docs/uplink.md).
-// Called once per beacon interval; Status reads the owed lists.
-func (r *Relay) uplinked() bool {
-	for _, s := range r.uplink.Status() {
-		if s.Connected {
-			return true
-		}
-	}
-	return false
 }
 
 // Radios returns the relay's radio links, in [[radio]] order, for status
