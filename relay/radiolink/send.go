@@ -467,8 +467,9 @@ func (l *Link) chargeFlow(t codec.Tag, air time.Duration, now time.Time) {
 // servesJob frames the tags served here for a neighbour's uplink, unless
 // this relay has a working uplink of its own or serves nothing. A frame
 // holds radio.MaxServesTags; with more tags, each frame continues where
-// the last stopped (in tag order), so every tag is announced within
-// ceil(n / 31) beacon intervals. Called without mu.
+// the last one sent stopped (in tag order), so every tag is announced
+// within ceil(n / 31) serves frames sent: a frame skipped for the duty
+// cycle leaves its tags first in line. Called without mu.
 func (l *Link) servesJob() *job {
 	if l.opts.Tags == nil || (l.opts.Uplinked != nil && l.opts.Uplinked()) {
 		return nil
@@ -480,9 +481,8 @@ func (l *Link) servesJob() *job {
 	slices.SortFunc(tags, func(a, b codec.Tag) int { return bytes.Compare(a[:], b[:]) })
 	l.mu.Lock()
 	start := l.servesNext % len(tags)
-	n := min(len(tags), radio.MaxServesTags)
-	l.servesNext = start + n
 	l.mu.Unlock()
+	n := min(len(tags), radio.MaxServesTags)
 	pick := make([]codec.Tag, 0, n)
 	for i := range n {
 		pick = append(pick, tags[(start+i)%len(tags)])
@@ -494,5 +494,8 @@ func (l *Link) servesJob() *job {
 	// Bulk: when the duty cycle runs short, envelopes go first and this
 	// beacon's serves frame is skipped (the neighbour keeps the tags for
 	// three beacon intervals).
-	return &job{frames: [][]byte{frame}, prio: codec.PrioBulk, sent: func(time.Time, time.Duration) { l.stats.ServesSent++ }}
+	return &job{frames: [][]byte{frame}, prio: codec.PrioBulk, sent: func(time.Time, time.Duration) {
+		l.stats.ServesSent++
+		l.servesNext = start + n
+	}}
 }

@@ -1,6 +1,7 @@
 package radiolink_test
 
 import (
+	"bytes"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -28,10 +29,12 @@ func TestServesFrames(t *testing.T) {
 		tags []codec.Tag
 		ttl  time.Duration
 	}
-	start := func(t *testing.T, uplinked *atomic.Bool, onTags func([]codec.Tag, time.Duration)) (*radiolink.Link, *fakeDriver) {
-		ledger, err := radio.NewLedger(10, 0, 0, nil)
-		if err != nil {
-			t.Fatal(err)
+	start := func(t *testing.T, uplinked *atomic.Bool, onTags func([]codec.Tag, time.Duration), ledger *radio.Ledger) (*radiolink.Link, *fakeDriver) {
+		if ledger == nil {
+			var err error
+			if ledger, err = radio.NewLedger(10, 0, 0, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
 		drv := newFakeDriver()
 		l, err := radiolink.New(radiolink.Options{
@@ -77,7 +80,7 @@ func TestServesFrames(t *testing.T) {
 	t.Run("without uplink", func(t *testing.T) {
 		t.Parallel()
 		var up atomic.Bool
-		l, drv := start(t, &up, nil)
+		l, drv := start(t, &up, nil, nil)
 		announced := map[codec.Tag]int{}
 		for round := range 2 {
 			if f := control(t, drv); f.Control != radio.ControlBeacon {
@@ -104,11 +107,42 @@ func TestServesFrames(t *testing.T) {
 		waitFor(t, 10*time.Second, "two serves frames counted", func() bool { return l.Stats().ServesSent >= 2 })
 	})
 
+	// A serves frame skipped while the duty cycle is past half spent (bulk
+	// waits) costs its tags nothing: the first one sent begins with the
+	// first tag.
+	t.Run("skipped", func(t *testing.T) {
+		t.Parallel()
+		var elapsed atomic.Int64
+		base := time.Now()
+		ledger, err := radio.NewLedger(10, time.Minute, 0, func() time.Time { return base.Add(time.Duration(elapsed.Load())) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wait, err := ledger.Reserve(3500*time.Millisecond, codec.PrioNormal); wait != 0 || err != nil { // of 6 s; bulk stops at 3 s
+			t.Fatalf("reserving: wait %v, %v", wait, err)
+		}
+		var up atomic.Bool
+		l, drv := start(t, &up, nil, ledger)
+		waitFor(t, 10*time.Second, "two beacons", func() bool { return l.Stats().BeaconsSent >= 2 })
+		if n := l.Stats().ServesSent; n != 0 {
+			t.Fatalf("%d serves frames sent at bulk past half the budget", n)
+		}
+		elapsed.Store(int64(2 * time.Minute)) // the window has moved on: room again
+		f := control(t, drv)
+		for f.Control != radio.ControlServes {
+			f = control(t, drv)
+		}
+		sorted := slices.SortedFunc(slices.Values(tags), func(a, b codec.Tag) int { return bytes.Compare(a[:], b[:]) })
+		if got := radio.ServedTags(f); !slices.Equal(got, sorted[:radio.MaxServesTags]) {
+			t.Errorf("the first serves frame sent begins with tag %d of the sorted 40, want 0", slices.Index(sorted, got[0]))
+		}
+	})
+
 	t.Run("with uplink", func(t *testing.T) {
 		t.Parallel()
 		var up atomic.Bool
 		up.Store(true)
-		l, drv := start(t, &up, nil)
+		l, drv := start(t, &up, nil, nil)
 		for range 3 {
 			if f := control(t, drv); f.Control != radio.ControlBeacon {
 				t.Fatalf("control %d, want only beacons", f.Control)
@@ -124,7 +158,7 @@ func TestServesFrames(t *testing.T) {
 		var up atomic.Bool
 		up.Store(true)
 		got := make(chan heard, 4)
-		l, drv := start(t, &up, func(tags []codec.Tag, ttl time.Duration) { got <- heard{tags, ttl} })
+		l, drv := start(t, &up, func(tags []codec.Tag, ttl time.Duration) { got <- heard{tags, ttl} }, nil)
 		frame, _ := radio.AppendServes(nil, 0x0b, tags[:3])
 		drv.rx <- radio.Packet{Data: frame, SNRdB: 5}
 		select {
