@@ -66,6 +66,24 @@ func (r *Relay) tlsConfig() (*tls.Config, *localca.CA, error) {
 	return nil, nil, nil
 }
 
+// HTTPScheme is "https" when the HTTP listener serves https (http.tls on),
+// else "http".
+func (r *Relay) HTTPScheme() string {
+	if r.plainSrv != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// HTTPCAFingerprint is the SHA-256 fingerprint of the relay's CA, which
+// phones install (http.tls = "auto"); "" without one.
+func (r *Relay) HTTPCAFingerprint() string {
+	if r.ca == nil {
+		return ""
+	}
+	return r.ca.Fingerprint()
+}
+
 // tlsAddrs are the addresses the relay's certificate names: the listener's
 // own when bound to one, else every interface's.
 func (r *Relay) tlsAddrs() []net.IP {
@@ -122,7 +140,7 @@ code{word-break:break-all;font-size:14px}</style></head><body>
 This relay signs its own certificate. Install its certificate once on each phone:</p>
 <p><a class="b" href="/ca.crt">Download the certificate</a></p>
 <p>It is named <b>{{.Name}}</b>. Before you trust it, check that its SHA-256 fingerprint is the
-one the relay's operator reads in the relay's log (<i>https certificate issued</i>):<br><code>{{.Fingerprint}}</code></p>
+one the relay's operator reads with <i>cairn status</i> or in its log (<i>https certificate issued</i>):<br><code>{{.Fingerprint}}</code></p>
 <h2>Android</h2>
 <ol><li>Download the certificate (above).</li>
 <li>Settings → Security (or Security &amp; privacy) → More security settings → Encryption &amp; credentials →
