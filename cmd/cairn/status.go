@@ -35,15 +35,19 @@ const statusSocket = "status.sock"
 
 // statusReport is what GET /status returns.
 type statusReport struct {
-	Version string              `json:"version"`
-	DataDir string              `json:"data_dir"`
-	Uptime  string              `json:"uptime"`
-	DID     string              `json:"did"`
-	HTTP    string              `json:"http,omitempty"` // the metrics and status page listener
-	Relay   relay.Stats         `json:"relay"`
-	Store   store.Stats         `json:"store"`
-	Uplinks []uplink.Status     `json:"uplinks"`
-	Radios  []relay.RadioStatus `json:"radios"`
+	Version string `json:"version"`
+	DataDir string `json:"data_dir"`
+	Uptime  string `json:"uptime"`
+	DID     string `json:"did"`
+	HTTP    string `json:"http,omitempty"` // the metrics and status page listener
+	// HTTPScheme is https when http.tls is on; HTTPCA the fingerprint of
+	// the relay's CA (http.tls = "auto") for phones to check.
+	HTTPScheme string              `json:"http_scheme,omitempty"`
+	HTTPCA     string              `json:"http_ca_sha256,omitempty"`
+	Relay      relay.Stats         `json:"relay"`
+	Store      store.Stats         `json:"store"`
+	Uplinks    []uplink.Status     `json:"uplinks"`
+	Radios     []relay.RadioStatus `json:"radios"`
 }
 
 // serveStatus answers GET /status on dataDir/status.sock until the returned
@@ -64,15 +68,17 @@ func serveStatus(r *relay.Relay, dataDir string, log *slog.Logger) (stop func())
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(statusReport{
-			Version: version,
-			DataDir: dataDir,
-			Uptime:  r.Uptime().Round(time.Second).String(),
-			DID:     r.DID(),
-			HTTP:    r.HTTPAddr(),
-			Relay:   r.Stats(),
-			Store:   r.Store().Stats(),
-			Uplinks: r.Uplinks(),
-			Radios:  r.RadioStatus(),
+			Version:    version,
+			DataDir:    dataDir,
+			Uptime:     r.Uptime().Round(time.Second).String(),
+			DID:        r.DID(),
+			HTTP:       r.HTTPAddr(),
+			HTTPScheme: r.HTTPScheme(),
+			HTTPCA:     r.HTTPCAFingerprint(),
+			Relay:      r.Stats(),
+			Store:      r.Store().Stats(),
+			Uplinks:    r.Uplinks(),
+			Radios:     r.RadioStatus(),
 		})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -136,7 +142,14 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 		fmt.Fprintf(w, "  identity %s\n", rep.DID)
 	}
 	if rep.HTTP != "" {
-		fmt.Fprintf(w, "  metrics http://%s/metrics, status page http://%s/status\n", rep.HTTP, rep.HTTP)
+		scheme := rep.HTTPScheme
+		if scheme == "" {
+			scheme = "http"
+		}
+		fmt.Fprintf(w, "  metrics %s://%s/metrics, status page %s://%s/status\n", scheme, rep.HTTP, scheme, rep.HTTP)
+	}
+	if rep.HTTPCA != "" {
+		fmt.Fprintf(w, "  https CA (phones install it from /ca) SHA-256 %s\n", rep.HTTPCA)
 	}
 	fmt.Fprintf(w, "  store: %d envelopes, %d bytes; accepted %d, duplicates %d, receipts %d, delivered %d\n",
 		rep.Store.Count, rep.Store.Bytes, rep.Relay.Accepted, rep.Relay.Duplicates, rep.Relay.Receipts, rep.Relay.Delivered)

@@ -55,6 +55,19 @@ func TestStatusShowsUplink(t *testing.T) {
 	}
 }
 
+// With http.tls on, the text status gives the listener's URLs as https
+// and the fingerprint of the relay's CA.
+func TestPrintStatusHTTPS(t *testing.T) {
+	rep := statusReport{Version: "v0.3.0", DataDir: "/var/lib/cairn", Uptime: "1m0s", HTTP: "[::]:8080", HTTPScheme: "https", HTTPCA: "AB:CD"}
+	var b bytes.Buffer
+	printStatus(&b, rep, time.Now())
+	for _, want := range []string{"  metrics https://[::]:8080/metrics, status page https://[::]:8080/status\n", "  https CA (phones install it from /ca) SHA-256 AB:CD\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 // The text status shows per uplink the MQTT version (in use, or last
 // spoken while disconnected), the resend counts and the tag sets
 // subscribed for (served, watched, near), as --json does.
