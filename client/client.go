@@ -57,7 +57,9 @@ type Options struct {
 	// its messages arrived (deliver.go). Off by default.
 	DeliveryNotices bool
 	// OnDelivered, if set, is called from Receive with the envelope ids
-	// of messages we sent that a contact reports delivered.
+	// that from reports delivered. They are from's claim, unchecked: from
+	// may be a stranger, and envelope ids are no secret (every relay on
+	// the way sees them), so take only the ids of messages sent to from.
 	OnDelivered func(from Contact, ids []codec.ID)
 }
 
