@@ -127,7 +127,7 @@ var (
 // concurrent use; the methods of Client take the same lock.
 type Keystore struct {
 	home string  // "" unless in a home directory
-	st   Storage // where the encoded keystore lives; nil once closed
+	st   Storage // where the encoded keystore lives; used under mu, not after Close
 
 	mu         sync.Mutex // guards everything below
 	key        []byte     // XChaCha20-Poly1305 key; nil when not encrypted
