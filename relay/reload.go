@@ -42,8 +42,8 @@ type RadioChange struct {
 // and a link past the new end stops and its queue is dropped.
 //
 // A cfg that does not validate changes nothing and Reload returns the
-// error. Reload logs what it did and any error itself. Reload is safe to call concurrently with everything but Serve; it
-// fails once Close has begun.
+// error. Reload logs what it did and any error itself. It is safe to call
+// concurrently with everything but Serve, and fails once Close has begun.
 func (r *Relay) Reload(cfg *config.Config) (ReloadReport, error) {
 	rep, refused, err := r.reload(cfg)
 	switch {
