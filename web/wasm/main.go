@@ -42,7 +42,7 @@ const (
 type app struct {
 	st idbStorage
 
-	mu  sync.Mutex // guards ks, c and running
+	mu  sync.Mutex // guards ks, c and run
 	ks  *client.Keystore
 	c   *client.Client // nil until the first connection succeeds
 	run bool           // the connection loop has started
