@@ -117,7 +117,7 @@ func runRelay(args []string) error {
 			continue
 		case got := <-sig:
 			if got == syscall.SIGHUP {
-				sdNotify("RELOADING=1")
+				sdReloading()
 				reload(f, r, log)
 				sdNotify("READY=1\nSTATUS=serving")
 				continue

@@ -8,6 +8,15 @@ package main
 // relay must send WATCHDOG=1 at least every $WATCHDOG_USEC or be killed and
 // restarted. Outside systemd $NOTIFY_SOCKET is unset and all of this does
 // nothing.
+//
+// A reload (SIGHUP) is RELOADING=1 with MONOTONIC_USEC, then READY=1 once
+// the new config is in effect. systemd 253 and later need the timestamp
+// for Type=notify-reload: they send SIGHUP themselves and take the reload
+// as begun only at a RELOADING=1 stamped after the signal, so that
+// `systemctl reload` returns once it is done. systemd 252 (Debian 12, the
+// unit's target) ignores the field, and there the unit's ExecReload=kill
+// makes `systemctl reload` return once the signal is sent
+// (docs/operations.md, "Reloading").
 
 import (
 	"errors"
@@ -15,6 +24,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sdNotify sends state to the service manager. It returns nil and does
@@ -36,6 +47,17 @@ func sdNotify(state string) error {
 	defer conn.Close()
 	_, err = conn.Write([]byte(state))
 	return err
+}
+
+// sdReloading tells the service manager that a reload has begun:
+// RELOADING=1 and MONOTONIC_USEC, the CLOCK_MONOTONIC time in µs, in one
+// message (sd_notify(3)). READY=1 must follow when it is over.
+func sdReloading() error {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return err
+	}
+	return sdNotify("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=" + strconv.FormatInt(ts.Nano()/1000, 10))
 }
 
 // sdWatchdogInterval returns how often to send WATCHDOG=1: half the

@@ -4,12 +4,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/sys/unix"
 )
 
 // notifications listens where a service manager would and yields each
@@ -100,7 +103,9 @@ func TestSystemdNotifyAndReload(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	next("RELOADING=1")
+	if msg := next("RELOADING=1"); !strings.Contains(msg, "MONOTONIC_USEC=") {
+		t.Errorf("reloading notification %q has no MONOTONIC_USEC", msg)
+	}
 	next("READY=1")
 	connect()
 	deadline := time.Now().Add(clientWait)
@@ -125,4 +130,46 @@ func TestSystemdNotifyAndReload(t *testing.T) {
 
 	p.stop()
 	next("STOPPING=1")
+}
+
+// monotonicUsec reads CLOCK_MONOTONIC in µs, the clock systemd compares
+// MONOTONIC_USEC against.
+func monotonicUsec(t *testing.T) int64 {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return ts.Nano() / 1000
+}
+
+// RELOADING=1 carries MONOTONIC_USEC, the time it was sent on
+// CLOCK_MONOTONIC, as Type=notify-reload needs (sd_notify(3)), and is one
+// datagram with it.
+func TestSdReloading(t *testing.T) {
+	sock, next := notifications(t)
+	t.Setenv("NOTIFY_SOCKET", sock)
+	before := monotonicUsec(t)
+	if err := sdReloading(); err != nil {
+		t.Fatal(err)
+	}
+	after := monotonicUsec(t)
+	msg := next("RELOADING=1")
+	lines := strings.Split(msg, "\n")
+	if !slices.Contains(lines, "RELOADING=1") {
+		t.Errorf("%q: no line RELOADING=1", msg)
+	}
+	var usec int64 = -1
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, "MONOTONIC_USEC="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%q: MONOTONIC_USEC not a number", msg)
+			}
+			usec = n
+		}
+	}
+	if usec < before || usec > after {
+		t.Errorf("%q: MONOTONIC_USEC %d outside [%d, %d]", msg, usec, before, after)
+	}
 }
