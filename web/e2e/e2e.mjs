@@ -247,12 +247,26 @@ try {
     await B.page.fill("#pass", "wrong");
     await B.page.click("#unlockbtn");
     await B.page.waitForSelector("#unlockerr:has-text('wrong passphrase')", { timeout: T });
+    // Two unlocks at once, then the page's own: one keystore, not three
+    // saving over each other; creating another identity is refused.
+    const dids = await B.page.evaluate(() => Promise.all([cairn.unlock("correct horse"), cairn.unlock("correct horse")]));
+    assert.equal(dids[0], dids[1], "two unlocks at once opened two identities");
+    const created = await B.page.evaluate(() => Promise.all([cairn.create(""), cairn.create("")]).then(() => "made", (e) => e.message));
+    assert.match(created, /already exists/, "create with an identity stored");
     await B.page.fill("#pass", "correct horse");
     await B.page.click("#unlockbtn");
     await online(B.page);
+    assert.equal(await B.page.evaluate(() => cairn.identity().then((me) => me.did)), dids[0]);
     await B.page.locator("#chatlist button", { hasText: "alice" }).click();
     await msg(B.page, "in", "hi bob, urgent").waitFor({ timeout: T });
     await waitState(B.page, "queued on a phone out of reach", "delivered");
+    // The sessions still work both ways after the double unlock.
+    await A.page.locator(`#chatlist button[data-did="${dids[0]}"]`).click();
+    await sendText(A.page, "after a double unlock");
+    await msg(B.page, "in", "after a double unlock").waitFor({ timeout: T });
+    await sendText(B.page, "still reading you");
+    await msg(A.page, "in", "still reading you").waitFor({ timeout: T });
+    await A.page.click("#back");
   });
 
   // A LAN-like name (relay.test, mapped to loopback by Chromium) is not

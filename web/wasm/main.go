@@ -5,10 +5,11 @@
 // promise-based API as globalThis.cairn to the page (web/static/app.js),
 // which draws the screens and keeps the message history. See docs/web.md.
 //
-// The keystore lives in IndexedDB (idbStorage); the connection to the relay
-// is MQTT over a browser WebSocket to the relay's /mqtt (wsConn). Events go
-// to the page through globalThis.cairnEvents: status(s), message(m),
-// delivered(did, ids).
+// The keystore lives in IndexedDB (idbStorage) and is opened at most once
+// (package web/identity); the connection to the relay is MQTT over a
+// browser WebSocket to the relay's /mqtt (wsConn). Events go to the page
+// through globalThis.cairnEvents: status(s), message(m), delivered(did,
+// ids).
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 
 	"github.com/cairnmesh/cairn/client"
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/web/identity"
 )
 
 // Timeouts of the page's calls.
@@ -40,16 +42,17 @@ const (
 // app is the one identity the page works with. Its methods run on
 // goroutines of their own (see promise).
 type app struct {
-	st idbStorage
+	id *identity.Slot // the keystore, opened at most once
 
-	mu  sync.Mutex // guards ks, c and run
-	ks  *client.Keystore
+	mu  sync.Mutex     // guards c and run
 	c   *client.Client // nil until the first connection succeeds
 	run bool           // the connection loop has started
 }
 
 func main() {
-	a := &app{st: idbStorage{js: js.Global().Get("cairnStore")}}
+	a := &app{id: identity.New(func() client.Storage {
+		return idbStorage{js: js.Global().Get("cairnStore")}
+	})}
 	api := map[string]any{
 		"state":       js.FuncOf(a.state),
 		"create":      js.FuncOf(a.create),
@@ -115,64 +118,41 @@ func emit(event string, args ...any) {
 }
 
 func (a *app) keystore() (*client.Keystore, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.ks == nil {
-		return nil, errors.New("no identity open")
+	if ks := a.id.Keystore(); ks != nil {
+		return ks, nil
 	}
-	return a.ks, nil
+	return nil, errors.New("no identity open")
 }
 
 // state resolves to "none" (no identity yet), "locked" (one under a
 // passphrase: unlock it) or "open".
 func (a *app) state(js.Value, []js.Value) any {
-	return promise(func() (any, error) {
-		if _, err := a.keystore(); err == nil {
-			return "open", nil
-		}
-		ks, err := client.OpenKeystoreIn(a.st, nil)
-		switch {
-		case errors.Is(err, client.ErrNoKeystore):
-			return "none", nil
-		case errors.Is(err, client.ErrPassphraseNeeded):
-			return "locked", nil
-		case err != nil:
-			return nil, err
-		}
-		a.setKeystore(ks)
-		return "open", nil
-	})
-}
-
-func (a *app) setKeystore(ks *client.Keystore) {
-	a.mu.Lock()
-	a.ks = ks
-	a.mu.Unlock()
+	return promise(func() (any, error) { return a.id.State() })
 }
 
 // create(passphrase) makes a new identity, under passphrase unless it is
-// empty, and resolves to its did:key.
+// empty, and resolves to its did:key. It rejects when an identity is
+// stored or open, so a second call (a double click) makes no second one.
 func (a *app) create(_ js.Value, args []js.Value) any {
 	pass := str(args, 0)
 	return promise(func() (any, error) {
-		ks, err := client.CreateKeystoreIn(a.st, []byte(pass))
+		ks, err := a.id.Create([]byte(pass))
 		if err != nil {
 			return nil, err
 		}
-		a.setKeystore(ks)
 		return ks.DID(), nil
 	})
 }
 
-// unlock(passphrase) opens the identity and resolves to its did:key.
+// unlock(passphrase) opens the identity and resolves to its did:key; when
+// it is open already, to that one's (identity.Slot.Unlock).
 func (a *app) unlock(_ js.Value, args []js.Value) any {
 	pass := str(args, 0)
 	return promise(func() (any, error) {
-		ks, err := client.OpenKeystoreIn(a.st, []byte(pass))
+		ks, err := a.id.Unlock([]byte(pass))
 		if err != nil {
 			return nil, err
 		}
-		a.setKeystore(ks)
 		return ks.DID(), nil
 	})
 }
@@ -391,13 +371,14 @@ func (a *app) send(_ js.Value, args []js.Value) any {
 // changes go to cairnEvents.status({online, error}).
 func (a *app) connect(_ js.Value, args []js.Value) any {
 	relay := str(args, 0)
+	ks := a.id.Keystore()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.run || a.ks == nil {
+	if a.run || ks == nil {
 		return js.ValueOf(false)
 	}
 	a.run = true
-	go a.loop(a.ks, relay)
+	go a.loop(ks, relay)
 	return js.ValueOf(true)
 }
 
