@@ -14,18 +14,20 @@ import (
 
 // wsConn is a net.Conn over a browser WebSocket carrying MQTT (subprotocol
 // "mqtt", binary messages), for the client's MQTT library: each Write is one
-// message, and Read returns the messages' bytes in order. Safe for
+// message, and Read returns the messages' bytes in order. Write waits
+// while the browser holds more than maxSendBuffered bytes unsent. Safe for
 // concurrent use, as net.Conn requires.
 type wsConn struct {
 	ws js.Value
-	fs []js.Func // callbacks to release on close
 
-	mu       sync.Mutex // guards everything below
-	cond     *sync.Cond // signalled on data, close or a deadline change
-	buf      []byte     // received and not yet read
-	err      error      // why the socket ended; nil while open
-	deadline time.Time  // read deadline; zero for none
-	timer    *time.Timer
+	mu            sync.Mutex // guards everything below
+	fs            []js.Func  // callbacks to release on close; nil once closed
+	cond          *sync.Cond // signalled on data, close or a deadline change
+	buf           []byte     // received and not yet read
+	err           error      // why the socket ended; nil while open
+	deadline      time.Time  // read deadline; zero for none
+	timer         *time.Timer
+	writeDeadline time.Time // zero for none
 }
 
 // wsAddr names the socket's URL for LocalAddr and RemoteAddr.
@@ -37,6 +39,18 @@ func (a wsAddr) String() string  { return string(a) }
 // maxBuffered bounds what is received and not yet read; past it the socket
 // is closed (the MQTT reader has stopped reading: the connection is dead).
 const maxBuffered = 1 << 20
+
+// maxSendBuffered bounds what the browser holds sent and not yet on the
+// wire (WebSocket.bufferedAmount), which is otherwise unbounded: Write
+// waits while more than this is queued, so at most this plus one message
+// (an MQTT packet: an envelope is at most 64 KiB) waits in the browser.
+// 256 KiB is four of the largest envelopes, and seconds of a slow link.
+// The browser says nothing when its buffer drains, so Write looks again
+// every sendPoll.
+const (
+	maxSendBuffered = 256 << 10
+	sendPoll        = 10 * time.Millisecond
+)
 
 var errClosed = errors.New("websocket closed")
 
@@ -100,7 +114,9 @@ func (c *wsConn) on(event string, fn func(js.Value)) {
 		fn(args[0])
 		return nil
 	})
+	c.mu.Lock()
 	c.fs = append(c.fs, f)
+	c.mu.Unlock()
 	c.ws.Call("addEventListener", event, f)
 }
 
@@ -132,15 +148,27 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Write sends p as one message, once the browser holds no more than
+// maxSendBuffered bytes unsent; past the write deadline it gives up with
+// os.ErrDeadlineExceeded, having sent nothing.
 func (c *wsConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	err := c.err
-	c.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	if c.ws.Get("readyState").Int() != 1 { // OPEN
-		return 0, errClosed
+	for {
+		c.mu.Lock()
+		err, deadline := c.err, c.writeDeadline
+		c.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		if c.ws.Get("readyState").Int() != 1 { // OPEN
+			return 0, errClosed
+		}
+		if c.ws.Get("bufferedAmount").Int() <= maxSendBuffered {
+			break
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return 0, os.ErrDeadlineExceeded
+		}
+		time.Sleep(sendPoll) // lets the event loop run, and the buffer drain
 	}
 	arr := js.Global().Get("Uint8Array").New(len(p))
 	js.CopyBytesToJS(arr, p)
@@ -155,12 +183,13 @@ func (c *wsConn) Close() error {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	// A second Close finds fs nil and releases nothing twice.
+	fs := c.fs
+	c.fs = nil
 	c.mu.Unlock()
 	c.ws.Call("close")
 	// The callbacks may still be called for events already queued; they
 	// are released a little later.
-	fs := c.fs
-	c.fs = nil
 	time.AfterFunc(10*time.Second, func() {
 		for _, f := range fs {
 			f.Release()
@@ -172,7 +201,10 @@ func (c *wsConn) Close() error {
 func (c *wsConn) LocalAddr() net.Addr  { return wsAddr("browser") }
 func (c *wsConn) RemoteAddr() net.Addr { return wsAddr(c.ws.Get("url").String()) }
 
-func (c *wsConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+func (c *wsConn) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.SetReadDeadline(t)
+}
 
 // SetReadDeadline makes Read return os.ErrDeadlineExceeded once t passes.
 func (c *wsConn) SetReadDeadline(t time.Time) error {
@@ -194,6 +226,11 @@ func (c *wsConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline does nothing: a browser WebSocket's send never blocks
-// (it buffers).
-func (c *wsConn) SetWriteDeadline(time.Time) error { return nil }
+// SetWriteDeadline makes a Write waiting for the browser's send buffer to
+// drain give up once t passes; a Write that has begun sending never blocks.
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writeDeadline = t
+	c.mu.Unlock()
+	return nil
+}
