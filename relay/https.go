@@ -178,12 +178,26 @@ func newSplitListener(l net.Listener) *splitListener {
 
 func (s *splitListener) accept() {
 	defer s.wg.Done()
+	var delay time.Duration // after a temporary error
 	for {
 		c, err := s.l.Accept()
+		if ne, ok := err.(net.Error); ok && ne.Temporary() {
+			// Out of file descriptors (EMFILE) and the like: wait and
+			// accept again, backing off as net/http's Server.Serve does,
+			// rather than end the listener for good.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-s.tls.done:
+				return
+			}
+		}
 		if err != nil {
 			s.Close()
 			return
 		}
+		delay = 0
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
