@@ -9,7 +9,9 @@
 // the internet. At every start it issues the relay a server certificate
 // (the leaf) with a fresh key, for its names and its current addresses,
 // valid for 397 days. A connection that arrives on an address the leaf
-// does not name (DHCP gave a new one) gets a leaf re-issued with it.
+// does not name (DHCP gave a new one) gets a leaf re-issued with it, and
+// so does one that arrives when the clock has left the leaf or will within
+// 30 days.
 package localca
 
 import (
@@ -28,6 +30,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +54,9 @@ const (
 	// maxLeafAddrs bounds the addresses one leaf names; beyond it the
 	// oldest learned from connections are dropped.
 	maxLeafAddrs = 32
+	// renewBefore is how long before its end a running relay re-issues
+	// its leaf.
+	renewBefore = 30 * 24 * time.Hour
 )
 
 // clockFloor is the earliest time the relay believes: a Pi without a
@@ -157,7 +163,8 @@ func (c *CA) Leaf() *tls.Certificate {
 	return c.leaf
 }
 
-// Reissued counts the leaves issued since Open for new addresses.
+// Reissued counts the leaves issued since Open, for new addresses or the
+// clock.
 func (c *CA) Reissued() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -165,31 +172,47 @@ func (c *CA) Reissued() int {
 }
 
 // GetCertificate is for tls.Config: the current leaf, re-issued first when
-// the connection arrived on a permitted address it does not name.
+// the connection arrived on a permitted address it does not name, or when
+// the clock has left it or will within renewBefore (a long uptime, or a Pi
+// that booted without a clock and had it set later).
 func (c *CA) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if hello.Conn == nil {
-		return c.leaf, nil
-	}
-	ta, ok := hello.Conn.LocalAddr().(*net.TCPAddr)
-	if !ok || !permittedIP(ta.IP) {
-		return c.leaf, nil
-	}
-	for _, ip := range c.ips {
-		if ip.Equal(ta.IP) {
-			return c.leaf, nil
+	ips, renew := c.ips, c.stale()
+	if ip := localIP(hello); ip != nil && !slices.ContainsFunc(c.ips, ip.Equal) {
+		ips, renew = append([]net.IP{ip}, c.ips...), true
+		if len(ips) > maxLeafAddrs {
+			ips = ips[:maxLeafAddrs]
 		}
 	}
-	ips := append([]net.IP{ta.IP}, c.ips...)
-	if len(ips) > maxLeafAddrs {
-		ips = ips[:maxLeafAddrs]
+	if !renew {
+		return c.leaf, nil
 	}
 	if err := c.issue(ips); err != nil {
-		return c.leaf, nil // the old leaf; the phone will say the name does not match
+		return c.leaf, nil // the old leaf; the phone will say why it does not do
 	}
 	c.reissued++
 	return c.leaf, nil
+}
+
+// stale reports whether the clock is outside the leaf or within
+// renewBefore of its end. c.mu is held.
+func (c *CA) stale() bool {
+	now := c.clock()
+	return now.Before(c.leaf.Leaf.NotBefore) || now.After(c.leaf.Leaf.NotAfter.Add(-renewBefore))
+}
+
+// localIP is the permitted address a connection arrived on, nil when it
+// has none.
+func localIP(hello *tls.ClientHelloInfo) net.IP {
+	if hello.Conn == nil {
+		return nil
+	}
+	ta, ok := hello.Conn.LocalAddr().(*net.TCPAddr)
+	if !ok || !permittedIP(ta.IP) {
+		return nil
+	}
+	return ta.IP
 }
 
 // issue makes a leaf for c.hosts and ips. c.mu is held.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -146,5 +147,48 @@ func TestReissueForNewAddress(t *testing.T) {
 	}
 	if err := verify(t, c, c.Leaf(), "192.168.4.1", time.Now()); err != nil {
 		t.Errorf("the old address was dropped: %v", err)
+	}
+}
+
+// A running relay's leaf is re-issued, without a restart, when it nears
+// its end or when the clock moves outside it: a Pi that booted at 1970
+// issued one dated from the floor, and NTP later set the clock past it.
+func TestReissueForClock(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		made, boot, set time.Time // the CA made at made, the relay started at boot
+	}{
+		{"uptime over a year", time.Now(), time.Now(), time.Now().Add(leafLifetime - 24*time.Hour)},
+		{"booted at 1970, clock set years later", time.Unix(0, 0), time.Unix(0, 0), clockFloor.AddDate(3, 0, 0)},
+		{"clock set back", clockFloor, clockFloor.AddDate(5, 0, 0), clockFloor.AddDate(1, 0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			open(t, dir, tc.made)
+			var now atomic.Pointer[time.Time]
+			now.Store(&tc.boot)
+			c, err := Open(Options{
+				Dir: dir, Hosts: []string{"localhost"},
+				Addrs: func() []net.IP { return []net.IP{net.ParseIP("127.0.0.1")} },
+				Now:   func() time.Time { return *now.Load() },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now.Store(&tc.set)
+			leaf, err := c.GetCertificate(&tls.ClientHelloInfo{ServerName: "localhost"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := verify(t, c, leaf, "localhost", tc.set.Add(7*24*time.Hour)); err != nil {
+				t.Fatalf("leaf at the new clock: %v", err)
+			}
+			if n := c.Reissued(); n != 1 {
+				t.Errorf("re-issued %d times, want 1", n)
+			}
+			if c.GetCertificate(&tls.ClientHelloInfo{ServerName: "localhost"}); c.Reissued() != 1 {
+				t.Error("re-issued again with the clock unchanged")
+			}
+		})
 	}
 }
