@@ -142,3 +142,8 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// SetWriteDeadline sets the deadline of the writes that follow: gorilla
+// sets the connection's own from it on every write, so a deadline set on
+// the connection itself would be overwritten.
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -29,6 +30,14 @@ import (
 // packet (a window of 64 KiB envelopes would otherwise be 2 MiB in one
 // message; the web client closes a socket that buffers over 1 MiB).
 const maxWriteRun = 64 << 10
+
+// writeTimeout bounds one coalesced write. A client that takes longer to
+// read a run (at most maxWriteRun plus one packet: 30 s is about 17 kbit/s)
+// is stopped, so that a client that stops reading — a phone gone out of
+// range, or one that never reads — does not hold its lock, ack loop and
+// deliverer until TCP gives up, or for ever when its keepalive is 0. A
+// variable for tests.
+var writeTimeout = 30 * time.Second
 
 // writeBuffers holds the buffers runs are encoded into, shared by every
 // session and deliverer so that an idle client holds none. A buffer that
@@ -83,7 +92,8 @@ func encodePacket(cl *mqtt.Client, pk packets.Packet, buf *bytes.Buffer) error {
 
 // writeEncoded writes what encodePacket put in buf to cl in one write and
 // returns buf to the pool; the caller must not use it again. It returns
-// mqtt.ErrConnectionClosed if the client is gone.
+// mqtt.ErrConnectionClosed if the client is gone; on any other error
+// (writeTimeout passed) it has stopped the client.
 func writeEncoded(cl *mqtt.Client, buf *bytes.Buffer) error {
 	defer releaseWriteBuffer(buf)
 	if buf.Len() == 0 {
@@ -96,7 +106,16 @@ func writeEncoded(cl *mqtt.Client, buf *bytes.Buffer) error {
 		return nil
 	}
 	cl.Lock()
-	defer cl.Unlock()
+	// mochi sets both deadlines from the keepalive as each packet is read,
+	// and its own writes answer what it read; this write has its own, and
+	// leaves none behind for them.
+	cl.Net.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := cl.Net.Conn.Write(buf.Bytes())
+	cl.Net.Conn.SetWriteDeadline(time.Time{})
+	cl.Unlock()
+	if err != nil {
+		// Part of a packet may have gone: the stream cannot go on.
+		cl.Stop(fmt.Errorf("writing to the client: %w", err))
+	}
 	return err
 }
