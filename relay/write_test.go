@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -114,4 +116,31 @@ func writePacketBytes(t *testing.T, version byte, props func(*packets.Properties
 	err := cl.WritePacket(pk)
 	cl.Net.Conn.Close()
 	return <-got, err
+}
+
+// A refusal's PUBACK that would pass the client's Maximum Packet Size with
+// its reason string goes without it [MQTT-3.4.2-2], not at all: a client
+// never acknowledged keeps the publish in flight for ever.
+func TestAckReasonOverMaxPacketSize(t *testing.T) {
+	cl, peer := testClient(t, 5, func(p *packets.Properties) { p.MaximumPacketSize = 16 })
+	s := &session{r: &Relay{log: slog.New(slog.DiscardHandler)}, cl: cl}
+	buf := writeBuffer()
+	s.encodeAck(buf, &pendingAck{packetID: 7}, errWrongTopic)
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := peer.Read(b)
+		got <- b[:n]
+	}()
+	if err := writeEncoded(cl, buf); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-got:
+		if want := []byte{0x40, 3, 0, 7, codeNotAuthorized.Code}; !bytes.Equal(b, want) {
+			t.Fatalf("PUBACK %x, want %x", b, want)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no PUBACK")
+	}
 }
