@@ -57,11 +57,12 @@ type MQTT struct {
 // HTTP configures the operator's listener: /metrics, /healthz, /readyz and
 // the /status page.
 type HTTP struct {
-	Listen   string `toml:"listen"`    // TCP address; "" disables
-	Web      bool   `toml:"web"`       // serve the handheld web client at / and MQTT over WebSocket at /mqtt
-	TLS      string `toml:"tls"`       // off, auto (the relay's own CA, package localca) or files (cert_file, key_file)
-	CertFile string `toml:"cert_file"` // PEM certificate chain, with tls = "files"
-	KeyFile  string `toml:"key_file"`  // PEM key of cert_file, with tls = "files"
+	Listen         string `toml:"listen"`          // TCP address; "" disables
+	MaxConnections int    `toml:"max_connections"` // connections at once, those still being sniffed included; more are closed at once
+	Web            bool   `toml:"web"`             // serve the handheld web client at / and MQTT over WebSocket at /mqtt
+	TLS            string `toml:"tls"`             // off, auto (the relay's own CA, package localca) or files (cert_file, key_file)
+	CertFile       string `toml:"cert_file"`       // PEM certificate chain, with tls = "files"
+	KeyFile        string `toml:"key_file"`        // PEM key of cert_file, with tls = "files"
 }
 
 // Discovery configures the mDNS/DNS-SD announcement on the local network.
@@ -104,7 +105,7 @@ func Default() *Config {
 			SweepInterval:    Duration(time.Minute),
 			GroupCommit:      true,
 		},
-		HTTP:      HTTP{Listen: ":8080", Web: true, TLS: "off"},
+		HTTP:      HTTP{Listen: ":8080", MaxConnections: 256, Web: true, TLS: "off"},
 		Discovery: Discovery{Enabled: true},
 	}
 }
@@ -187,6 +188,8 @@ func (c *Config) Validate() error {
 		return bad("mqtt.delivery_window", "must be 1 to 65535")
 	case c.HTTP.Listen != "" && !hostPort(c.HTTP.Listen):
 		return bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+	case c.HTTP.MaxConnections < 1:
+		return bad("http.max_connections", "must be at least 1")
 	case !oneOf(c.HTTP.TLS, "off", "auto", "files"):
 		return bad("http.tls", "%q is not off, auto or files", c.HTTP.TLS)
 	case c.HTTP.TLS == "files" && c.HTTP.CertFile == "":

@@ -74,6 +74,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"key without tls files", "[http]\nkey_file = \"k.pem\"", "http.key_file"},
 		{"wildcard prefix", "[mqtt]\ntopic_prefix = \"cairn/#\"", "mqtt.topic_prefix"},
 		{"zero window", "[mqtt]\ndelivery_window = 0", "mqtt.delivery_window"},
+		{"zero clients", "[mqtt]\nmax_clients = 0", "mqtt.max_clients"},
+		{"zero http connections", "[http]\nmax_connections = 0", "http.max_connections"},
 		{"not toml", "[mqtt\n", "line 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
