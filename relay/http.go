@@ -31,8 +31,15 @@ import (
 // more than counts and link names, so it has no authentication; bind it to
 // a management address if the LAN should not see it.
 
-// httpShutdownWait bounds how long Close waits for scrapes in progress.
-const httpShutdownWait = 2 * time.Second
+// Implementation limits of the HTTP listener.
+const (
+	// httpShutdownWait bounds how long Close waits for scrapes in progress.
+	httpShutdownWait = 2 * time.Second
+	// httpMaxHeaderBytes bounds a request's line and headers; a larger one
+	// is answered 431. Browsers send 1–2 KiB (cookies are the big part, and
+	// the relay sets none).
+	httpMaxHeaderBytes = 16 << 10
+)
 
 // bindHTTP binds the configured HTTP listener, so that New fails on a port
 // in use, like the MQTT listeners.
@@ -57,6 +64,8 @@ func (r *Relay) bindHTTP() error {
 			ReadHeaderTimeout: 5 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    httpMaxHeaderBytes,
+			ConnState:         releaseHijacked,
 			ErrorLog:          slog.NewLogLogger(r.log.With("component", "http").Handler(), slog.LevelDebug),
 		}
 	}
@@ -74,11 +83,12 @@ func (r *Relay) serveHTTP() {
 	if r.httpSrv == nil {
 		return
 	}
+	l := &limitListener{Listener: r.httpL, lim: r.httpConns}
 	if r.plainSrv == nil {
-		go r.httpSrv.Serve(r.httpL)
+		go r.httpSrv.Serve(l)
 		return
 	}
-	r.split = newSplitListener(r.httpL)
+	r.split = newSplitListener(l)
 	go r.httpSrv.Serve(tls.NewListener(r.split.tls, r.httpSrv.TLSConfig))
 	go r.plainSrv.Serve(r.split.plain)
 }

@@ -80,6 +80,17 @@ func (r *Relay) writeMetrics(e expo) {
 	e.one("cairn_ready", "gauge", "1 while /readyz answers 200: serving, with a store that answers.", b2f(r.Ready() == nil))
 	e.one("cairn_mqtt_clients_connected", "gauge", "MQTT clients connected now.",
 		float64(atomic.LoadInt64(&r.broker.Info.ClientsConnected)))
+	// Connection caps (connlimit.go).
+	e.one("cairn_mqtt_connections", "gauge", "MQTT connections open now on every listener, /mqtt included, before and after CONNECT.",
+		float64(r.mqttConns.open.Load()))
+	e.one("cairn_mqtt_connections_max", "gauge", "mqtt.max_clients: MQTT connections allowed open at once.", float64(r.mqttConns.max))
+	e.one("cairn_mqtt_connections_refused_total", "counter", "MQTT connections refused because mqtt.max_clients were open.",
+		float64(r.mqttConns.refused.Load()))
+	e.one("cairn_http_connections", "gauge", "HTTP listener connections open now, those being sniffed for TLS included, /mqtt upgrades not.",
+		float64(r.httpConns.open.Load()))
+	e.one("cairn_http_connections_max", "gauge", "http.max_connections: HTTP connections allowed open at once.", float64(r.httpConns.max))
+	e.one("cairn_http_connections_refused_total", "counter", "HTTP connections closed unanswered because http.max_connections were open.",
+		float64(r.httpConns.refused.Load()))
 
 	e.one("cairn_envelopes_accepted_total", "counter", "Envelopes newly stored, from any source.", float64(st.Accepted))
 	e.one("cairn_envelopes_duplicate_total", "counter", "Envelopes acknowledged without storing: already seen.", float64(st.Duplicates))

@@ -106,6 +106,11 @@ type Relay struct {
 	inboxes  map[codec.Tag]map[*deliverer]struct{} // active deliverers by tag
 
 	wg sync.WaitGroup // ackers and deliverers
+
+	// Connection caps (connlimit.go): mqtt.max_clients over every MQTT
+	// listener, http.max_connections on the HTTP listener.
+	mqttConns, httpConns *connLimit
+	busyReplies          chan struct{} // refusals answering CONNACK, at most busyRepliesMax
 }
 
 // New opens the store in the configured data directory, binds the
@@ -137,6 +142,9 @@ func New(opts Options) (*Relay, error) {
 		started:  time.Now(),
 	}
 	r.stats.init()
+	r.mqttConns = newConnLimit("mqtt", "mqtt.max_clients", cfg.MQTT.MaxClients, log.With("component", "mqtt"))
+	r.httpConns = newConnLimit("http", "http.max_connections", cfg.HTTP.MaxConnections, log.With("component", "http"))
+	r.busyReplies = make(chan struct{}, busyRepliesMax)
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -175,7 +183,7 @@ func New(opts Options) (*Relay, error) {
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
-	caps.MaximumClients = int64(cfg.MQTT.MaxClients)
+	caps.MaximumClients = int64(cfg.MQTT.MaxClients) // a backstop: r.mqttConns counts first (connlimit.go)
 	caps.ReceiveMaximum = uint16(cfg.MQTT.ReceiveMaximum)
 	caps.MaximumPacketSize = maxPacketBytes
 	caps.MaximumSessionExpiryInterval = maxSessionExpirySeconds

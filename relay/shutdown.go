@@ -17,7 +17,7 @@ import (
 // wrapper hands the listener a way to close its clients that takes the read
 // lock once.
 func (r *Relay) addListener(l listeners.Listener) error {
-	return r.broker.AddListener(closeSafely{Listener: l, broker: r.broker})
+	return r.broker.AddListener(closeSafely{Listener: capListener(l, r.mqttConns, r.busyReplies), broker: r.broker})
 }
 
 type closeSafely struct {

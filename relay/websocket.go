@@ -19,6 +19,11 @@ import (
 const (
 	wsHandshakeTimeout = 10 * time.Second // to upgrade an HTTP request
 	wsShutdownTimeout  = 5 * time.Second  // for the HTTP server to let go
+	// wsMaxHandshakes bounds the listener's connections not yet upgraded;
+	// more are closed at once. An upgrade takes one round trip, so this
+	// many at once is far above what handhelds need. Once upgraded, a
+	// connection counts against mqtt.max_clients instead (connlimit.go).
+	wsMaxHandshakes = 64
 )
 
 // wsListener serves MQTT over WebSocket (subprotocol "mqtt", binary
@@ -63,6 +68,7 @@ func (l *wsListener) Init(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ln = &limitListener{Listener: ln, lim: newConnLimit(l.id, "websocket handshakes (built in)", wsMaxHandshakes, log)}
 	if l.tlsConfig != nil {
 		ln = tls.NewListener(ln, l.tlsConfig)
 	}
@@ -78,6 +84,8 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 	}
 	l.srv = &http.Server{
 		ReadHeaderTimeout: wsHandshakeTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ConnState:         releaseHijacked,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := up.Upgrade(w, r, nil)
 			if err != nil {
