@@ -31,7 +31,7 @@ var dist embed.FS
 type asset struct {
 	raw   []byte // the file, or nil until unpacked
 	gz    []byte // its gzip encoding, or nil for a file not stored so
-	etag  string // strong, over what is stored
+	etag  string // strong, over what is stored; the gzip copy's is etagGzip
 	ctype string
 	cache string // Cache-Control
 
@@ -139,7 +139,6 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", a.ctype)
 	h.Set("Cache-Control", a.cache)
-	h.Set("ETag", a.etag)
 	h.Set("Vary", "Accept-Encoding")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
@@ -147,14 +146,23 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/sw.js" {
 		h.Set("Service-Worker-Allowed", "/")
 	}
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatch(match, a.etag) {
+	// The gzip and identity copies are different representations, so each
+	// has its own strong ETag (RFC 9110 §8.8.3.3); a cache that holds one
+	// revalidates only that one.
+	gz := a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	etag := a.etag
+	if gz {
+		etag = etagGzip(a.etag)
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", etag)
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatch(match, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	var body []byte
-	if a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if gz {
 		body = a.gz
-		h.Set("Content-Encoding", "gzip")
 	} else {
 		body = a.data()
 	}
@@ -175,20 +183,56 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-// acceptsGzip reads Accept-Encoding: gzip (or *) listed without q=0.
+// etagGzip is the ETag of the gzip copy of the asset whose ETag is etag:
+// the same opaque tag with "-gzip" inside the quotes.
+func etagGzip(etag string) string { return strings.TrimSuffix(etag, `"`) + `-gzip"` }
+
+// acceptsGzip reads Accept-Encoding as RFC 9110 §12.5.3 does: an explicit
+// gzip (or its alias x-gzip) entry decides by its q-value, whatever * says;
+// without one, * decides; q=0 means "not acceptable". Entries whose q-value
+// does not parse are ignored. No header, or an empty one, means identity.
 func acceptsGzip(header string) bool {
+	explicit, star := -1.0, -1.0 // highest q of each; -1 for none
 	for _, part := range strings.Split(header, ",") {
 		coding, params, _ := strings.Cut(part, ";")
-		coding = strings.TrimSpace(coding)
-		if !strings.EqualFold(coding, "gzip") && coding != "*" {
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
 			continue
 		}
-		if v, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
-			if q, err := strconv.ParseFloat(v, 64); err == nil && q == 0 {
-				return false
-			}
+		q, ok := qValue(params)
+		if !ok {
+			continue
 		}
-		return true
+		if coding == "*" {
+			star = max(star, q)
+		} else {
+			explicit = max(explicit, q)
+		}
 	}
-	return false
+	if explicit >= 0 {
+		return explicit > 0
+	}
+	return star > 0
+}
+
+// qValue is the weight among params (";"-separated, after the coding): 1
+// when there is none, false when it is not a qvalue (0 to 1, at most three
+// decimals).
+func qValue(params string) (float64, bool) {
+	for _, p := range strings.Split(params, ";") {
+		name, v, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(name), "q") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) == 0 || len(v) > 5 || (v[0] != '0' && v[0] != '1') || (len(v) > 1 && v[1] != '.') {
+			return 0, false
+		}
+		q, err := strconv.ParseFloat(v, 64)
+		if err != nil || q > 1 {
+			return 0, false
+		}
+		return q, true
+	}
+	return 1, true
 }

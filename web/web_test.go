@@ -45,7 +45,7 @@ func TestServe(t *testing.T) {
 	if plain.Header().Get("Content-Encoding") != "" || !bytes.Contains(plain.Body.Bytes(), []byte("<!doctype html>")) {
 		t.Fatalf("/ without gzip: %v %.80q", plain.Header(), plain.Body.String())
 	}
-	if again := get(t, "/", "If-None-Match", h.Get("ETag")); again.Code != http.StatusNotModified {
+	if again := get(t, "/", "Accept-Encoding", "gzip, deflate", "If-None-Match", h.Get("ETag")); again.Code != http.StatusNotModified {
 		t.Errorf("revalidation: %d, want 304", again.Code)
 	}
 	// The page names the hashed module; it is immutable and unpacks to
@@ -72,7 +72,7 @@ func TestServe(t *testing.T) {
 	if sw.Code != 200 || sw.Header().Get("Cache-Control") != "no-cache" || sw.Header().Get("Service-Worker-Allowed") != "/" {
 		t.Errorf("/sw.js: %d %v", sw.Code, sw.Header())
 	}
-	if again := get(t, "/sw.js", "If-None-Match", sw.Header().Get("ETag")); again.Code != http.StatusNotModified || again.Body.Len() != 0 {
+	if again := get(t, "/sw.js", "Accept-Encoding", "gzip", "If-None-Match", sw.Header().Get("ETag")); again.Code != http.StatusNotModified || again.Body.Len() != 0 {
 		t.Errorf("/sw.js revalidation: %d, %d bytes; want 304 and none", again.Code, again.Body.Len())
 	}
 	if other := get(t, "/sw.js", "If-None-Match", h.Get("ETag")); other.Code != 200 {
@@ -94,10 +94,46 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// The gzip and identity copies of an asset have different strong ETags, and
+// each revalidates with its own only.
+func TestETagPerEncoding(t *testing.T) {
+	requireBuilt(t)
+	for _, p := range []string{"/", "/sw.js"} {
+		gz := get(t, p, "Accept-Encoding", "gzip").Header().Get("ETag")
+		id := get(t, p, "Accept-Encoding", "identity").Header().Get("ETag")
+		if gz == id || !strings.HasSuffix(gz, `-gzip"`) || !strings.HasPrefix(gz, `"`) || gz != strings.TrimSuffix(id, `"`)+`-gzip"` {
+			t.Fatalf("%s: gzip ETag %s, identity %s", p, gz, id)
+		}
+		for _, tc := range []struct {
+			encoding, match string
+			want            int
+		}{
+			{"gzip", gz, http.StatusNotModified},
+			{"identity", id, http.StatusNotModified},
+			{"gzip", id, http.StatusOK},
+			{"identity", gz, http.StatusOK},
+			{"gzip", "W/" + gz, http.StatusNotModified}, // If-None-Match compares weakly
+			{"identity", `"other", ` + id, http.StatusNotModified},
+		} {
+			if w := get(t, p, "Accept-Encoding", tc.encoding, "If-None-Match", tc.match); w.Code != tc.want {
+				t.Errorf("%s, %s, If-None-Match %s: %d, want %d", p, tc.encoding, tc.match, w.Code, tc.want)
+			}
+		}
+	}
+}
+
 func TestAcceptsGzip(t *testing.T) {
 	for h, want := range map[string]bool{
 		"": false, "gzip": true, "deflate, gzip;q=1.0": true, "gzip;q=0": false, "gzip; q=0.5": true,
 		"br": false, "*": true, "GZIP": true, "identity, gzip;q=0.0": false,
+		// An explicit gzip beats *, whichever comes first.
+		"*;q=0, gzip": true, "gzip, *;q=0": true, "*, gzip;q=0": false, "gzip;q=0, *": false,
+		"*;q=0": false, "*;q=0.001": true, "br, *;q=0.1": true,
+		"x-gzip": true, "x-gzip;q=0": false,
+		// q-values: case, spaces, three decimals, nothing else.
+		"gzip;Q=0": false, "gzip ; q = 0": false, "gzip;q=0.000": false, "gzip;q=1.000": true,
+		"gzip;level=1;q=0": false, "gzip;q=2": false, "gzip;q=-1": false, "gzip;q=0.0001": false,
+		"gzip;q=abc": false, "gzip;q=abc, *": true, "gzip;q=0, gzip;q=0.5": true,
 	} {
 		if got := acceptsGzip(h); got != want {
 			t.Errorf("acceptsGzip(%q) = %v", h, got)
