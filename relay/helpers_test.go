@@ -11,6 +11,7 @@ import (
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 )
@@ -160,4 +161,26 @@ func publish5(t *testing.T, c *paho.Client, topic string, payload []byte) (byte,
 		reason = pr.Properties.ReasonString
 	}
 	return pr.ReasonCode, reason
+}
+
+// fakeModems starts simulated air and n fake RNodes on it, nodes 1…n in
+// that order, with no links between them yet (air.Connect adds them); all
+// are closed when the test ends.
+func fakeModems(t *testing.T, n int) (*radiotest.Air, []*radiotest.FakeRNode) {
+	t.Helper()
+	air, err := radiotest.NewAir(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { air.Close() })
+	fakes := make([]*radiotest.FakeRNode, n)
+	for i := range fakes {
+		fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: uint16(i + 1), Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fake.Close() })
+		fakes[i] = fake
+	}
+	return air, fakes
 }

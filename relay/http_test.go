@@ -206,22 +206,12 @@ func TestHealthReadyStatus(t *testing.T) {
 // Two relays on simulated air: the radio families carry frames, airtime
 // against the budget and the signal of the last frame.
 func TestMetricsRadio(t *testing.T) {
-	air, err := radiotest.NewAir(7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { air.Close() })
+	air, fakes := fakeModems(t, 2)
 	air.Connect(1, 2, radiotest.Link{RSSIDBm: -97, SNRQuarter: 26})
-	dir := t.TempDir()
 	var rs [2]*relay.Relay
 	for i := range rs {
-		fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: uint16(i + 1), Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fake.Close() })
 		cfg := relaytest.Config(t)
-		cfg.Radios = []radio.Config{{Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000,
+		cfg.Radios = []radio.Config{{Port: fakes[i].Path(), Region: "EU868", FrequencyHz: 869525000,
 			SpreadingFactor: 7, DutyCyclePercent: 1}}
 		r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t),
 			RadioTuning: func(_ int, o *radiolink.Options) { o.BeaconInterval = 2 * time.Second; o.Seed = uint64(i + 1) }})

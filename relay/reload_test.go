@@ -8,7 +8,6 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/radio"
-	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/config"
 	"github.com/cairnmesh/cairn/relay/relaytest"
@@ -156,16 +155,8 @@ func TestReloadUplinks(t *testing.T) {
 // alone, a removed one turns its radio off; an invalid config changes
 // nothing; settings that need a restart are named.
 func TestReloadRadio(t *testing.T) {
-	air, err := radiotest.NewAir(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { air.Close() })
-	fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: 1, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	_, fakes := fakeModems(t, 1)
+	fake := fakes[0]
 
 	cfg := relaytest.Config(t)
 	cfg.Radios = []radio.Config{{Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000}}
@@ -233,16 +224,8 @@ func TestReloadRadio(t *testing.T) {
 // TestRadioStatusAfterClose: RadioStatus shows the running radios, after a
 // reload too, and none once Close has stopped them.
 func TestRadioStatusAfterClose(t *testing.T) {
-	air, err := radiotest.NewAir(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { air.Close() })
-	fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: 1, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	_, fakes := fakeModems(t, 1)
+	fake := fakes[0]
 	cfg := relaytest.Config(t)
 	cfg.Radios = []radio.Config{{Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000}}
 	r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t)})

@@ -189,22 +189,13 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("a relay without links: %+v %v", s, h)
 	}
 
-	air, err := radiotest.NewAir(7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { air.Close() })
+	air, fakes := fakeModems(t, 2)
 	air.Connect(1, 2, radiotest.Link{RSSIDBm: -97, SNRQuarter: 26})
 	broker := uplinktest.Mosquitto(t)
 	var rs [2]*relay.Relay
 	for i := range rs {
-		fake, err := radiotest.NewFakeRNode(radiotest.FakeRNodeOptions{Air: air, Node: uint16(i + 1), Dir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fake.Close() })
 		cfg := relaytest.Config(t)
-		cfg.Radios = []radio.Config{{Port: fake.Path(), Region: "EU868", FrequencyHz: 869525000,
+		cfg.Radios = []radio.Config{{Port: fakes[i].Path(), Region: "EU868", FrequencyHz: 869525000,
 			SpreadingFactor: 7, DutyCyclePercent: 1}}
 		if i == 0 {
 			cfg.Uplinks = []config.Uplink{fastUplink(broker.URL(), "a"), fastUplink("mqtt://127.0.0.1:1", "b")}
