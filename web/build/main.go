@@ -1,9 +1,11 @@
 // Command build makes the web client's assets in web/dist, which package
-// web embeds: it builds web/wasm for the browser (GOOS=js GOARCH=wasm,
-// stripped, no inlining: larger, but 11 % smaller gzipped), copies the
+// web embeds: it builds web/wasm and the QR scanner web/qrscanwasm for the
+// browser (GOOS=js GOARCH=wasm, stripped, no inlining: larger, but 11 %
+// smaller gzipped), copies the
 // static files and Go's wasm_exec.js, draws the app icons, gives every
 // asset but the entry points a content-hashed name (cached for a year,
-// immutable), writes the service worker's list and version, and stores each
+// immutable), writes the service worker's lists (precached; cached when
+// first fetched: the scanner) and version, and stores each
 // compressible file gzipped (level 9) in place of itself. Run from the
 // module root: go run ./web/build (make web). See docs/web.md.
 package main
@@ -31,13 +33,19 @@ func main() {
 	src := flag.String("static", "web/static", "static sources")
 	out := flag.String("out", "web/dist", "output directory (its old assets are removed)")
 	pkg := flag.String("wasm", "./web/wasm", "package to build to WebAssembly")
+	scanner := flag.String("scanner", "./web/qrscanwasm", "the QR scanner's package, built to a module of its own")
 	flag.Parse()
-	if err := build(*src, *out, *pkg); err != nil {
+	if err := build(*src, *out, *pkg, *scanner); err != nil {
 		log.Fatalf("web build: %v", err)
 	}
 }
 
-func build(src, out, pkg string) error {
+// onDemand are the assets fetched only when used, not at first load: the
+// QR scanner's worker and module (docs/web.md, "Scanning a contact"). The
+// service worker caches them when they are first fetched.
+var onDemand = map[string]bool{"qrscan.wasm": true, "scan.js": true}
+
+func build(src, out, pkg, scanner string) error {
 	gobin := os.Getenv("GO")
 	if gobin == "" {
 		gobin = "go"
@@ -47,12 +55,13 @@ func build(src, out, pkg string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	wasmFile := filepath.Join(tmp, "cairn.wasm")
-	cmd := exec.Command(gobin, "build", "-trimpath", "-gcflags=all=-l", "-ldflags=-s -w", "-o", wasmFile, pkg)
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building %s for js/wasm: %w", pkg, err)
+	for name, p := range map[string]string{"cairn.wasm": pkg, "qrscan.wasm": scanner} {
+		cmd := exec.Command(gobin, "build", "-trimpath", "-gcflags=all=-l", "-ldflags=-s -w", "-o", filepath.Join(tmp, name), p)
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building %s for js/wasm: %w", p, err)
+		}
 	}
 	goroot, err := exec.Command(gobin, "env", "GOROOT").Output()
 	if err != nil {
@@ -64,8 +73,10 @@ func build(src, out, pkg string) error {
 		files[name] = b
 		return err
 	}
-	if err := read("cairn.wasm", wasmFile); err != nil {
-		return err
+	for _, name := range []string{"cairn.wasm", "qrscan.wasm"} {
+		if err := read(name, filepath.Join(tmp, name)); err != nil {
+			return err
+		}
 	}
 	if err := read("wasm_exec.js", filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js")); err != nil {
 		return err
@@ -94,7 +105,7 @@ func build(src, out, pkg string) error {
 		h := sha256.Sum256(b)
 		names[name] = strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(h[:4]) + ext
 	}
-	for _, n := range []string{"cairn.wasm", "wasm_exec.js", "icon-192.png", "icon-512.png", "icon.svg", "app.css", "app.js"} {
+	for _, n := range []string{"cairn.wasm", "qrscan.wasm", "wasm_exec.js", "scan.js", "icon-192.png", "icon-512.png", "icon.svg", "app.css", "app.js"} {
 		if files[n] == nil {
 			return fmt.Errorf("missing %s", n)
 		}
@@ -103,22 +114,29 @@ func build(src, out, pkg string) error {
 	for _, n := range []string{"index.html", "manifest.webmanifest"} {
 		files[n] = subst(files[n], names)
 	}
-	var precache []string
+	var precache, later []string
 	for orig, n := range names {
-		if orig != "icon-512.png" { // for the installer only
+		switch {
+		case onDemand[orig]:
+			later = append(later, "/"+n)
+		case orig != "icon-512.png": // for the installer only
 			precache = append(precache, "/"+n)
 		}
 	}
 	sort.Strings(precache)
+	sort.Strings(later)
 	precache = append([]string{"/", "/manifest.webmanifest"}, precache...)
 	list, _ := json.Marshal(precache)
+	laterList, _ := json.Marshal(later)
 	v := sha256.New()
 	for _, n := range []string{"index.html", "manifest.webmanifest"} {
 		v.Write(files[n])
 	}
 	v.Write(list)
+	v.Write(laterList)
 	sw := subst(files["sw.js"], names)
 	sw = bytes.ReplaceAll(sw, []byte("@PRECACHE@"), list)
+	sw = bytes.ReplaceAll(sw, []byte("@ONDEMAND@"), laterList)
 	sw = bytes.ReplaceAll(sw, []byte("@VERSION@"), []byte(hex.EncodeToString(v.Sum(nil)[:6])))
 	files["sw.js"] = sw
 
@@ -149,7 +167,7 @@ func build(src, out, pkg string) error {
 		if err := os.WriteFile(filepath.Join(out, name), b, 0o644); err != nil {
 			return err
 		}
-		if orig == "cairn.wasm" {
+		if filepath.Ext(orig) == ".wasm" {
 			fmt.Fprintf(os.Stderr, "web: %s %d bytes, %d gzipped\n", names[orig], len(files[orig]), z.Len())
 		}
 	}

@@ -392,33 +392,93 @@ $("copycard").onclick = async () => {
   setTimeout(() => { $("copycard").textContent = "Copy card"; }, 1500);
 };
 
-// Adding a contact: the camera with the browser's BarcodeDetector where
-// there is one (Chrome on Android; it needs a secure context), else paste.
+// Adding a contact: the camera (it needs a secure context) read by the
+// browser's BarcodeDetector where it has one that reads QR codes (Chrome on
+// Android), else by the scanner module in a Web Worker (scan.js,
+// web/qrscanwasm: iOS Safari, Firefox, desktop Chromium), fetched the first
+// time it is needed and cached by the service worker; or a pasted card.
 let stream = null;
+let scanWorker = null; // the scanner's worker while the camera is on
+let scanPending = null; // the reject of the frame the worker is reading
 function stopCamera() {
   if (stream) { for (const t of stream.getTracks()) t.stop(); stream = null; }
+  if (scanWorker) { scanWorker.terminate(); scanWorker = null; }
+  if (scanPending) { scanPending(new Error("stopped")); scanPending = null; }
+  $("scanmsg").textContent = "";
 }
 $("addbtn").onclick = () => {
   $("ref").value = ""; $("cname").value = ""; $("adderr").textContent = "";
-  const canScan = "BarcodeDetector" in globalThis && navigator.mediaDevices && navigator.mediaDevices.getUserMedia;
+  const canScan = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
   $("scanbox").hidden = !canScan;
-  $("noscan").hidden = !!canScan;
+  $("noscan").hidden = canScan;
   show("add");
 };
-$("scan").onclick = async () => {
+const isRef = (s) => s.startsWith("cairn1:") || s.startsWith("did:key:");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// detectorReader returns a function that reads QR codes in the video with
+// BarcodeDetector, or null when the browser has none for QR codes.
+async function detectorReader() {
+  if (!("BarcodeDetector" in globalThis)) return null;
   try {
-    const det = new BarcodeDetector({ formats: ["qr_code"] });
+    if (!(await BarcodeDetector.getSupportedFormats()).includes("qr_code")) return null;
+  } catch { return null; }
+  const det = new BarcodeDetector({ formats: ["qr_code"] });
+  return async (v) => (await det.detect(v)).map((c) => c.rawValue);
+}
+
+// workerReader returns a function that draws the video's frame into a
+// canvas at most 640 px on its longer side, makes it grey (luminance, as
+// ITU-R BT.601) and has the scanner's worker read it.
+function workerReader() {
+  scanWorker = new Worker("/@scan.js@");
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  return (v) => new Promise((resolve, reject) => {
+    if (!v.videoWidth) { resolve([]); return; }
+    const k = Math.min(1, 640 / Math.max(v.videoWidth, v.videoHeight));
+    const w = Math.round(v.videoWidth * k), h = Math.round(v.videoHeight * k);
+    canvas.width = w; canvas.height = h;
+    ctx.drawImage(v, 0, 0, w, h);
+    const rgba = ctx.getImageData(0, 0, w, h).data;
+    const gray = new Uint8Array(w * h);
+    for (let i = 0, j = 0; i < gray.length; i++, j += 4) gray[i] = (77 * rgba[j] + 150 * rgba[j + 1] + 29 * rgba[j + 2]) >> 8;
+    const wk = scanWorker;
+    if (!wk) { reject(new Error("stopped")); return; }
+    scanPending = reject;
+    wk.onmessage = (ev) => {
+      scanPending = null;
+      if (ev.data.fatal) reject(new Error(ev.data.error));
+      else resolve(ev.data.text ? [ev.data.text] : []);
+    };
+    wk.onerror = (ev) => { scanPending = null; ev.preventDefault(); reject(new Error(ev.message || "the scanner did not load")); };
+    wk.postMessage({ gray, width: w, height: h }, [gray.buffer]);
+  });
+}
+
+$("scan").onclick = async () => {
+  if (stream) return;
+  $("adderr").textContent = "";
+  try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
     const v = $("video");
     v.srcObject = stream;
     await v.play();
+    let read = await detectorReader();
+    if (!read) {
+      $("scanmsg").textContent = "Loading the scanner…";
+      read = workerReader();
+    }
+    let first = true;
     while (stream) {
-      const codes = await det.detect(v);
-      const hit = codes.find((c) => c.rawValue.startsWith("cairn1:") || c.rawValue.startsWith("did:key:"));
-      if (hit) { $("ref").value = hit.rawValue; stopCamera(); $("cname").focus(); break; }
-      await new Promise((r) => setTimeout(r, 250));
+      const texts = await read(v);
+      if (first && scanWorker) { $("scanmsg").textContent = "Point the camera at the contact's QR code."; first = false; }
+      const hit = texts.find(isRef);
+      if (hit) { $("ref").value = hit; stopCamera(); $("cname").focus(); break; }
+      await sleep(200);
     }
   } catch (e) {
+    if (e.message === "stopped") return;
     stopCamera();
     $("adderr").textContent = "Camera: " + e.message + " — paste the card instead.";
   }
