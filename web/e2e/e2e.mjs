@@ -11,6 +11,9 @@ import assert from "node:assert/strict";
 
 const BIN = process.env.CAIRN_BIN, WORK = process.env.WORK, SHOTS = process.env.SHOTS;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+// A Y4M video of another identity's card QR for the fake camera, and that
+// identity's CLI home (web/e2e_test.go writes both).
+const SCAN_Y4M = process.env.SCAN_Y4M, SCAN_HOME = process.env.SCAN_HOME;
 const T = 30000;
 let passed = 0, failed = 0;
 const t0 = Date.now();
@@ -100,13 +103,26 @@ const metrics = {};
 await startRelay();
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync"];
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs });
+const cameraArgs = SCAN_Y4M ? ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${SCAN_Y4M}`] : [];
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...chromiumArgs, ...cameraArgs] });
+// cachedScanner returns the scanner module's path in the page's service
+// worker caches, or null.
+const cachedScanner = (page) => page.evaluate(async () => {
+  for (const k of await caches.keys()) {
+    const hit = (await (await caches.open(k)).keys()).find((r) => /\/qrscan\.[0-9a-f]+\.wasm$/.test(r.url));
+    if (hit) return new URL(hit.url).pathname;
+  }
+  return null;
+});
+let scannerPath = null;
 let A, B, aliceCard;
 try {
   await step("first load: onboarding, size and time to ready", async () => {
     A = await newPhone(browser);
     let bytes = 0, wasm = 0;
+    const urls = [];
     A.page.on("requestfinished", async (req) => {
+      urls.push(req.url());
       const s = await req.sizes();
       bytes += s.responseBodySize + s.responseHeadersSize;
       if (req.url().endsWith(".wasm")) wasm = s.responseBodySize;
@@ -123,6 +139,9 @@ try {
     metrics.wasmTransferBytes = wasm;
     assert.ok(wasm > 1e6, `the module's transfer was not measured (${wasm})`);
     assert.ok(bytes <= 3e6, `first load ${bytes} bytes, budget 3 MB`);
+    // The QR scanner is fetched when someone scans, not before.
+    assert.deepEqual(urls.filter((u) => /qrscan|scan\.[0-9a-f]+\.js/.test(u)), [], "the scanner was fetched at first load");
+    assert.equal(await cachedScanner(A.page), null, "the service worker precached the scanner");
     await shot(A.page, "onboarding");
     await A.page.click("#create");
     await online(A.page);
@@ -195,12 +214,40 @@ try {
     await msg(A.page, "in", "hello alice, dave here").waitFor({ timeout: T });
   });
 
+  // Without BarcodeDetector (iOS Safari, Firefox, desktop Chromium) Scan
+  // loads the scanner module into a worker and reads the camera's frames.
+  await step("a contact scanned with the camera by the on-demand scanner module", async () => {
+    assert.ok(SCAN_Y4M && SCAN_HOME, "SCAN_Y4M and SCAN_HOME (web/e2e_test.go sets them)");
+    const card = cli("id", "show", "--home", SCAN_HOME).match(/^card: (\S+)$/m)[1];
+    await A.page.click("#back");
+    metrics.barcodeDetector = await A.page.evaluate(() => "BarcodeDetector" in globalThis);
+    await A.page.evaluate(() => { delete globalThis.BarcodeDetector; });
+    await A.page.click("#addbtn");
+    const start = Date.now();
+    await A.page.click("#scan");
+    await A.page.waitForFunction(() => document.getElementById("ref").value !== "", null, { timeout: T });
+    metrics.scanMs = Date.now() - start;
+    assert.equal(await A.page.inputValue("#ref"), card);
+    await A.page.fill("#cname", "erin");
+    await A.page.click("#addok");
+    await A.page.waitForSelector("#conv:not([hidden])");
+    assert.equal(await A.page.textContent("#convname"), "erin");
+    await sendText(A.page, "hi erin, scanned");
+    await waitState(A.page, "hi erin, scanned", "sent");
+    assert.match(cli("inbox", "--home", SCAN_HOME, "--relay", relayURL), /hi erin, scanned/);
+    scannerPath = await cachedScanner(A.page);
+    assert.ok(scannerPath, "the service worker did not keep the scanner");
+    await A.page.click("#back");
+  });
+
   await step("relay restarts mid-conversation: offline reload from cache, queued, sent on reconnect", async () => {
     await stopRelay();
     await A.page.waitForSelector("body.offline", { timeout: T });
     await B.page.waitForSelector("body.offline", { timeout: T });
     await A.page.reload();
     await waitReady(A.page); // from the service worker's cache: the relay is down
+    // The scanner, once used, is there offline too.
+    assert.equal(await A.page.evaluate((p) => fetch(p).then((r) => r.ok && r.headers.get("Content-Type")), scannerPath), "application/wasm");
     await A.page.locator("#chatlist button", { hasText: "bob" }).click();
     await sendText(A.page, "written while the relay was down");
     await waitState(A.page, "written while the relay was down", "queued");
