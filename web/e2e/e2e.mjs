@@ -223,6 +223,15 @@ try {
     metrics.barcodeDetector = await A.page.evaluate(() => "BarcodeDetector" in globalThis);
     await A.page.evaluate(() => { delete globalThis.BarcodeDetector; });
     await A.page.click("#addbtn");
+    // Cancel before the camera is granted: the camera must not come on
+    // (before, it did and went on scanning behind the chat list).
+    await A.page.evaluate(() => { document.getElementById("scan").click(); document.getElementById("addcancel").click(); });
+    await A.page.waitForTimeout(1500);
+    assert.deepEqual(await A.page.evaluate(() => {
+      const src = document.getElementById("video").srcObject;
+      return { live: !!src && src.getTracks().some((t) => t.readyState === "live"), read: document.getElementById("ref").value };
+    }), { live: false, read: "" }, "the camera came on after Cancel");
+    await A.page.click("#addbtn");
     const start = Date.now();
     await A.page.click("#scan");
     await A.page.waitForFunction(() => document.getElementById("ref").value !== "", null, { timeout: T });

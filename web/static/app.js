@@ -400,7 +400,14 @@ $("copycard").onclick = async () => {
 let stream = null;
 let scanWorker = null; // the scanner's worker while the camera is on
 let scanPending = null; // the reject of the frame the worker is reading
+// scanGen moves on at every stopCamera, so a camera granted after its scan
+// was cancelled (the permission prompt still open at Cancel) is stopped at
+// once instead of staying on; scanStarting makes a second tap during the
+// prompt do nothing.
+let scanGen = 0;
+let scanStarting = false;
 function stopCamera() {
+  scanGen++;
   if (stream) { for (const t of stream.getTracks()) t.stop(); stream = null; }
   if (scanWorker) { scanWorker.terminate(); scanWorker = null; }
   if (scanPending) { scanPending(new Error("stopped")); scanPending = null; }
@@ -457,10 +464,17 @@ function workerReader() {
 }
 
 $("scan").onclick = async () => {
-  if (stream) return;
+  if (stream || scanStarting) return;
   $("adderr").textContent = "";
+  const gen = scanGen;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    scanStarting = true;
+    let s;
+    try {
+      s = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    } finally { scanStarting = false; }
+    if (gen !== scanGen) { for (const t of s.getTracks()) t.stop(); return; }
+    stream = s;
     const v = $("video");
     v.srcObject = stream;
     await v.play();
