@@ -17,6 +17,7 @@ const usage = `usage: cairn COMMAND [flags]
 The relay:
   relay [--config FILE] [--data DIR] [--mqtt ADDR]   run the relay (--pprof ADDR: profiles)
   status [--data DIR] [--config FILE] [--json]       show a running relay's state and uplinks
+  reload [--data DIR] [--config FILE]                re-read a running relay's config; fail if refused
   config check FILE                                  validate a config file
   store check|compact|export|import [--data DIR]     maintain a stopped relay's store (cairn store help)
 
@@ -45,6 +46,8 @@ func main() {
 		err = runRelay(args)
 	case "status":
 		err = runStatus(args)
+	case "reload":
+		err = runReload(args)
 	case "config":
 		err = runConfig(args)
 	case "store":

@@ -93,7 +93,8 @@ func runRelay(args []string) error {
 		r.Close()
 		return err
 	}
-	stopStatus := serveStatus(r, cfg.DataDir, log)
+	rl := &reloader{f: f, r: r, log: log}
+	stopStatus := serveStatus(r, rl, cfg.DataDir, log)
 	defer stopStatus()
 	if err := sdNotify("READY=1\nSTATUS=serving"); err != nil {
 		log.Warn("systemd notification", "err", err)
@@ -117,11 +118,10 @@ func runRelay(args []string) error {
 			continue
 		case got := <-sig:
 			if got == syscall.SIGHUP {
-				sdReloading()
-				reload(f, r, log)
-				sdNotify("READY=1\nSTATUS=serving")
+				rl.run() // logs the outcome
 				continue
 			}
+			rl.stop()
 			sdNotify("STOPPING=1")
 			log.Info("draining", "signal", got.String())
 		}
@@ -132,19 +132,6 @@ func runRelay(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// reload reads the config again on SIGHUP and hands it to the relay, which
-// applies what can change while it runs (log level, uplinks, radios) and
-// logs what waits for a restart. A file that no longer parses or validates
-// changes nothing.
-func reload(f relayFlags, r *relay.Relay, log *slog.Logger) {
-	next, err := f.load()
-	if err != nil {
-		log.Error("reload refused, running config kept", "config", f.cfgPath, "err", err)
-		return
-	}
-	r.Reload(next) // logs what it changed, and what it could not
 }
 
 func newLogger(c config.Log, level slog.Leveler) *slog.Logger {

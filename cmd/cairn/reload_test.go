@@ -116,3 +116,84 @@ func waitLog(t *testing.T, p *relayProc, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// `cairn reload` on the built binary: it waits for the reload and prints
+// what changed; a config that does not parse makes it exit non-zero with
+// the parse error while the relay runs on; with no relay it says so.
+func TestReloadCommand(t *testing.T) {
+	data := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "cairn.toml")
+	p := startRelay(t, data, "--config", writeConf(t, conf, "[log]\nlevel = \"info\"\n"))
+
+	writeConf(t, conf, "[log]\nlevel = \"debug\"\n")
+	out, errOut, code := runCairn(t, "reload", "--data", data)
+	if code != 0 {
+		t.Fatalf("cairn reload: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"reloaded " + conf, "log level debug", "uplinks and radios unchanged"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cairn reload printed no %q:\n%s", want, out)
+		}
+	}
+	// It returned once the reload was over: the relay has logged it.
+	if !strings.Contains(p.log.String(), `msg="config reloaded"`) || !strings.Contains(p.log.String(), "log.level=debug") {
+		t.Errorf("cairn reload returned before the relay logged the reload:\n%s", p.log)
+	}
+
+	// A changed section that needs a restart is named; so through --config.
+	writeConf(t, conf, "[log]\nlevel = \"debug\"\n[store]\nmax_ttl = \"48h\"\n")
+	out, errOut, code = runCairn(t, "reload", "--config", conf, "--data", data)
+	if code != 0 || !strings.Contains(out, "restart cairn`: store") {
+		t.Errorf("cairn reload after changing [store]: exit %d, printed:\n%s%s", code, out, errOut)
+	}
+
+	// Reloads asked for at once, on the socket and by SIGHUP, run one at
+	// a time and each gets its own answer.
+	codes := make(chan int, 3)
+	for range cap(codes) {
+		go func() { _, _, code := runCairn(t, "reload", "--data", data); codes <- code }()
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for range cap(codes) {
+		if code := <-codes; code != 0 {
+			t.Errorf("concurrent cairn reload: exit %d", code)
+		}
+	}
+
+	for _, broken := range []struct{ name, contents, want string }{
+		{"syntax", "[[uplink]\nurl = 3\n", "cairn.toml"},
+		{"type", "[log]\nlevel = 3\n", "log.level"},
+	} {
+		writeConf(t, conf, broken.contents)
+		out, errOut, code = runCairn(t, "reload", "--data", data)
+		if code == 0 || !strings.Contains(errOut, "reload refused") || !strings.Contains(errOut, broken.want) {
+			t.Errorf("%s error: cairn reload exit %d, stderr %q, want non-zero and the parse error naming %q", broken.name, code, errOut, broken.want)
+		}
+		if out != "" {
+			t.Errorf("%s error: cairn reload printed %q", broken.name, out)
+		}
+	}
+	// --config finds the relay even in a file that does not validate, as
+	// long as data_dir can be read from it; the relay refuses the file.
+	writeConf(t, conf, "data_dir = \""+data+"\"\n[log]\nlevel = 3\n")
+	if _, errOut, code = runCairn(t, "reload", "--config", conf); code == 0 || !strings.Contains(errOut, "reload refused") {
+		t.Errorf("cairn reload --config with a bad value: exit %d, stderr %q", code, errOut)
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("the relay exited after a refused reload: %v\n%s", p.err, p.log)
+	default:
+	}
+	if _, errOut, code := runCairn(t, "status", "--data", data); code != 0 {
+		t.Errorf("cairn status after refused reloads: exit %d: %s", code, errOut)
+	}
+	p.stop()
+	p.checkRaces()
+
+	_, errOut, code = runCairn(t, "reload", "--data", data)
+	if code != 1 || !strings.Contains(errOut, "no relay answering on "+filepath.Join(data, statusSocket)) {
+		t.Errorf("cairn reload with no relay: exit %d, stderr %q", code, errOut)
+	}
+}

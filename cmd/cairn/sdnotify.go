@@ -9,14 +9,14 @@ package main
 // restarted. Outside systemd $NOTIFY_SOCKET is unset and all of this does
 // nothing.
 //
-// A reload (SIGHUP) is RELOADING=1 with MONOTONIC_USEC, then READY=1 once
-// the new config is in effect. systemd 253 and later need the timestamp
-// for Type=notify-reload: they send SIGHUP themselves and take the reload
-// as begun only at a RELOADING=1 stamped after the signal, so that
-// `systemctl reload` returns once it is done. systemd 252 (Debian 12, the
-// unit's target) ignores the field, and there the unit's ExecReload=kill
-// makes `systemctl reload` return once the signal is sent
-// (docs/operations.md, "Reloading").
+// A reload (SIGHUP or cairn reload) is RELOADING=1 with MONOTONIC_USEC,
+// then READY=1 once it is over. The unit's ExecReload= runs cairn reload,
+// which itself waits for the outcome, and systemd ignores both messages
+// while it runs; they matter for a SIGHUP sent by hand (systemd shows the
+// unit reloading until READY=1) and for a Type=notify-reload drop-in on
+// systemd 253 or later, which takes the reload as begun only at a
+// RELOADING=1 stamped after its own signal (docs/operations.md,
+// "Reloading").
 
 import (
 	"errors"

@@ -5,9 +5,12 @@ package main
 // /status, a JSON report. A socket rather than a TCP port because it needs
 // no configuration, cannot collide between relays on one machine, is
 // reachable only by the relay's user (and root), and is found from the same
-// data directory the relay uses. It is read-only. Scripts can use it too:
+// data directory the relay uses. Besides GET /status it takes POST /reload
+// (cairn reload), which re-reads the config as SIGHUP does and answers once
+// the reload is over. Scripts can use it too:
 //
 //	curl -s --unix-socket data/status.sock http://cairn/status
+//	curl -sf -X POST --unix-socket data/status.sock http://cairn/reload
 
 import (
 	"context"
@@ -50,10 +53,10 @@ type statusReport struct {
 	Radios     []relay.RadioStatus `json:"radios"`
 }
 
-// serveStatus answers GET /status on dataDir/status.sock until the returned
-// function is called. A socket path too long for the OS is logged and
-// skipped: the relay runs without it.
-func serveStatus(r *relay.Relay, dataDir string, log *slog.Logger) (stop func()) {
+// serveStatus answers GET /status and POST /reload (through rl) on
+// dataDir/status.sock until the returned function is called. A socket path
+// too long for the OS is logged and skipped: the relay runs without it.
+func serveStatus(r *relay.Relay, rl *reloader, dataDir string, log *slog.Logger) (stop func()) {
 	path := filepath.Join(dataDir, statusSocket)
 	os.Remove(path) // left by a relay that was killed; the store's lock keeps a second relay out
 	l, err := net.Listen("unix", path)
@@ -81,6 +84,16 @@ func serveStatus(r *relay.Relay, dataDir string, log *slog.Logger) (stop func())
 			Radios:     r.RadioStatus(),
 		})
 	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, _ *http.Request) {
+		out := rl.run()
+		w.Header().Set("Content-Type", "application/json")
+		if out.Error != "" {
+			w.WriteHeader(http.StatusUnprocessableEntity) // for curl -f
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	return func() {
@@ -97,24 +110,11 @@ func runStatus(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir := config.Default().DataDir
-	if *cfgPath != "" {
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		dir = cfg.DataDir
+	dir, err := relayDataDir(*cfgPath, *dataDir)
+	if err != nil {
+		return err
 	}
-	if *dataDir != "" {
-		dir = *dataDir
-	}
-	path := filepath.Join(dir, statusSocket)
-	client := &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", path)
-		}},
-	}
+	path, client := statusClient(dir, 10*time.Second)
 	resp, err := client.Get("http://cairn/status")
 	if err != nil {
 		return fmt.Errorf("no relay answering on %s: %w", path, errors.Unwrap(err))
@@ -134,6 +134,34 @@ func runStatus(args []string) error {
 	}
 	printStatus(os.Stdout, rep, time.Now())
 	return nil
+}
+
+// relayDataDir is the data directory of the relay to reach: dataDir if
+// set, else the data_dir of the config file if given, else the default.
+func relayDataDir(cfgPath, dataDir string) (string, error) {
+	switch {
+	case dataDir != "":
+		return dataDir, nil
+	case cfgPath != "":
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return "", err
+		}
+		return cfg.DataDir, nil
+	}
+	return config.Default().DataDir, nil
+}
+
+// statusClient returns the path of the status socket in dir and an HTTP
+// client that reaches it, whatever the URL's host.
+func statusClient(dir string, timeout time.Duration) (path string, c *http.Client) {
+	path = filepath.Join(dir, statusSocket)
+	return path, &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}},
+	}
 }
 
 func printStatus(w io.Writer, rep statusReport, now time.Time) {
