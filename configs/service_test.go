@@ -31,7 +31,7 @@ func TestServiceUnitHardened(t *testing.T) {
 		"Type": "notify", "WatchdogSec": "30s", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
 		"ProtectHome": "yes", "PrivateTmp": "yes", "StateDirectory": "cairn", "User": "cairn",
 		"SupplementaryGroups": "dialout", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
-		"ExecReload": "/bin/kill -HUP $MAINPID", "ExecStart": "/usr/bin/cairn relay --config /etc/cairn/cairn.toml",
+		"ExecReload": "/usr/bin/cairn reload --config /etc/cairn/cairn.toml", "ExecStart": "/usr/bin/cairn relay --config /etc/cairn/cairn.toml",
 	} {
 		if v := got[k]; len(v) != 1 || v[0] != want {
 			t.Errorf("%s = %q, want %q", k, v, want)
