@@ -37,6 +37,9 @@ const (
 	// disconnected client's subscriptions. Envelopes never depend on it: they
 	// live in the store.
 	maxSessionExpirySeconds = 3600
+	// maxClientWritesPending is mochi's outbound queue per client, in
+	// packets; see where it is set in New for why it is small.
+	maxClientWritesPending = 64
 	// storeFile is the store's name inside the data directory.
 	storeFile = "cairn.db"
 )
@@ -190,6 +193,14 @@ func New(opts Options) (*Relay, error) {
 	caps.RetainAvailable = 0
 	caps.WildcardSubAvailable = 0
 	caps.SharedSubAvailable = 0
+	// mochi queues a client's outbound packets only for publishes it routes
+	// itself and for retained messages; the relay refuses every publish in
+	// OnPublish and writes deliveries and PUBACKs itself (write.go), and
+	// retain is off, so the queue stays empty. Its default of 8,192 pointers
+	// (64 KiB a client) becomes resident once Go reuses freed heap: +30–40 MB
+	// with 1,000 idle clients (docs/mqtt.md, "Connection limit"). 64 is ample
+	// for what could still pass through it; more is dropped and counted.
+	caps.MaximumClientWritesPending = maxClientWritesPending
 	r.broker = mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		Logger:       slog.New(brokerLogHandler{log.Handler()}).With("component", "mqtt"),
