@@ -11,8 +11,10 @@ import (
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/radio"
 	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay"
+	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 )
 
@@ -183,4 +185,36 @@ func fakeModems(t *testing.T, n int) (*radiotest.Air, []*radiotest.FakeRNode) {
 		fakes[i] = fake
 	}
 	return air, fakes
+}
+
+// radioPair starts relays A and B, each with a fake RNode on simulated air
+// in range of the other (RSSI −97 dBm, SNR 6.5 dB), at SF7 with a 1 % duty
+// cycle and beacons every 2 s. edit, if not nil, changes relay i's options
+// before it starts.
+func radioPair(t *testing.T, edit func(i int, o *relay.Options)) [2]*relay.Relay {
+	t.Helper()
+	air, fakes := fakeModems(t, 2)
+	air.Connect(1, 2, radiotest.Link{RSSIDBm: -97, SNRQuarter: 26})
+	var rs [2]*relay.Relay
+	for i := range rs {
+		cfg := relaytest.Config(t)
+		cfg.Radios = []radio.Config{{Port: fakes[i].Path(), Region: "EU868", FrequencyHz: 869525000,
+			SpreadingFactor: 7, DutyCyclePercent: 1}}
+		o := relay.Options{Config: cfg, Logger: relaytest.Logger(t),
+			RadioTuning: func(_ int, o *radiolink.Options) { o.BeaconInterval = 2 * time.Second; o.Seed = uint64(i + 1) }}
+		if edit != nil {
+			edit(i, &o)
+		}
+		r, err := relay.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Serve(); err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		rs[i] = r
+	}
+	return rs
 }

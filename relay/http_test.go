@@ -13,10 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cairnmesh/cairn/codec"
-	"github.com/cairnmesh/cairn/radio"
-	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay"
-	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 )
 
@@ -206,25 +203,7 @@ func TestHealthReadyStatus(t *testing.T) {
 // Two relays on simulated air: the radio families carry frames, airtime
 // against the budget and the signal of the last frame.
 func TestMetricsRadio(t *testing.T) {
-	air, fakes := fakeModems(t, 2)
-	air.Connect(1, 2, radiotest.Link{RSSIDBm: -97, SNRQuarter: 26})
-	var rs [2]*relay.Relay
-	for i := range rs {
-		cfg := relaytest.Config(t)
-		cfg.Radios = []radio.Config{{Port: fakes[i].Path(), Region: "EU868", FrequencyHz: 869525000,
-			SpreadingFactor: 7, DutyCyclePercent: 1}}
-		r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t),
-			RadioTuning: func(_ int, o *radiolink.Options) { o.BeaconInterval = 2 * time.Second; o.Seed = uint64(i + 1) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Serve(); err != nil {
-			r.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		rs[i] = r
-	}
+	rs := radioPair(t, nil)
 	bob := relaytest.NewIdentity()
 	publish3(t, v3(t, rs[0], nil), send, relaytest.Message(bob.Tag, codec.PrioNormal, 50).Encode())
 

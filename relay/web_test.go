@@ -13,11 +13,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/cairnmesh/cairn/codec"
-	"github.com/cairnmesh/cairn/radio"
-	"github.com/cairnmesh/cairn/radio/radiotest"
 	"github.com/cairnmesh/cairn/relay"
 	"github.com/cairnmesh/cairn/relay/config"
-	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
 	"github.com/cairnmesh/cairn/relay/uplink/uplinktest"
 )
@@ -189,29 +186,13 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("a relay without links: %+v %v", s, h)
 	}
 
-	air, fakes := fakeModems(t, 2)
-	air.Connect(1, 2, radiotest.Link{RSSIDBm: -97, SNRQuarter: 26})
 	broker := uplinktest.Mosquitto(t)
-	var rs [2]*relay.Relay
-	for i := range rs {
-		cfg := relaytest.Config(t)
-		cfg.Radios = []radio.Config{{Port: fakes[i].Path(), Region: "EU868", FrequencyHz: 869525000,
-			SpreadingFactor: 7, DutyCyclePercent: 1}}
+	rs := radioPair(t, func(i int, o *relay.Options) {
+		o.Web, o.Version = app, "v9.9.9-test"
 		if i == 0 {
-			cfg.Uplinks = []config.Uplink{fastUplink(broker.URL(), "a"), fastUplink("mqtt://127.0.0.1:1", "b")}
+			o.Config.Uplinks = []config.Uplink{fastUplink(broker.URL(), "a"), fastUplink("mqtt://127.0.0.1:1", "b")}
 		}
-		r, err := relay.New(relay.Options{Config: cfg, Logger: relaytest.Logger(t), Web: app, Version: "v9.9.9-test",
-			RadioTuning: func(_ int, o *radiolink.Options) { o.BeaconInterval = 2 * time.Second; o.Seed = uint64(i + 1) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Serve(); err != nil {
-			r.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		rs[i] = r
-	}
+	})
 	var s webStatus
 	eventually(t, "relay A's /status.json shows its radio ready with B as neighbour and its uplink to Mosquitto connected", func() bool {
 		s, _ = statusJSON(t, rs[0])
