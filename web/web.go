@@ -6,11 +6,12 @@
 package web
 
 import (
-	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"embed"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"io/fs"
 	"mime"
@@ -26,32 +27,38 @@ import (
 var dist embed.FS
 
 // asset is one file as served. The build stores a compressible file only
-// gzipped (so the binary carries one copy); it is unpacked, once, for a
-// client that does not accept gzip.
+// gzipped (so the binary carries one copy); a client that does not accept
+// gzip gets it unpacked as it is sent. Nothing is copied out of the binary:
+// every response streams from the embedded file, so the relay's memory
+// holds only the pages of what was asked for, and the ~4 MB of assets (the
+// on-demand QR scanner among them) cost nothing until a phone asks.
 type asset struct {
-	raw   []byte // the file, or nil until unpacked
-	gz    []byte // its gzip encoding, or nil for a file not stored so
-	etag  string // strong, over what is stored; the gzip copy's is etagGzip
-	ctype string
-	cache string // Cache-Control
+	file    string // path in dist
+	gz      bool   // stored gzipped
+	size    int64  // bytes as stored
+	rawSize int64  // bytes unpacked: the gzip trailer's ISIZE, or size
+	ctype   string
+	cache   string // Cache-Control
 
-	once sync.Once // unpacks raw from gz
+	etagOnce sync.Once
+	etag     string // strong, over what is stored; the gzip copy's is etagGzip
 }
 
-func (a *asset) data() []byte {
-	a.once.Do(func() {
-		if a.raw != nil {
-			return
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(a.gz))
-		if err == nil {
-			a.raw, err = io.ReadAll(zr)
-		}
+// tag is the asset's ETag, hashed from the stored bytes at its first
+// request rather than at start, so that an asset nobody asks for is never
+// read.
+func (a *asset) tag() string {
+	a.etagOnce.Do(func() {
+		f, err := dist.Open(a.file)
 		if err != nil {
-			panic("web: embedded asset does not unpack: " + err.Error()) // the build wrote it
+			panic("web: embedded asset does not open: " + err.Error()) // it was listed
 		}
+		defer f.Close()
+		h := sha256.New()
+		io.Copy(h, f)
+		a.etag = `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`
 	})
-	return a.raw
+	return a.etag
 }
 
 // hashedName matches the content-hashed names the build gives assets:
@@ -71,16 +78,17 @@ func load() {
 		if e.IsDir() || strings.HasPrefix(name, ".") || name == "README.md" {
 			continue
 		}
-		stored, err := dist.ReadFile("dist/" + name)
+		info, err := e.Info()
 		if err != nil {
 			continue
 		}
-		a := &asset{raw: stored, cache: "no-cache"}
+		a := &asset{file: "dist/" + name, size: info.Size(), rawSize: info.Size(), cache: "no-cache"}
 		if n, ok := strings.CutSuffix(name, ".gz"); ok {
-			name, a.raw, a.gz = n, nil, stored
+			name, a.gz = n, true
+			if a.rawSize, err = gzipSize(a.file); err != nil {
+				panic("web: embedded asset " + a.file + ": " + err.Error()) // the build wrote it
+			}
 		}
-		sum := sha256.Sum256(stored)
-		a.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
 		if hashedName.MatchString(name) {
 			a.cache = "public, max-age=31536000, immutable"
 		}
@@ -98,6 +106,29 @@ func load() {
 		}
 		assets[p] = a
 	}
+}
+
+// gzipSize is the unpacked size of the one-member gzip file at name: its
+// trailer's ISIZE (RFC 1952 §2.3.1, the size mod 2^32; every asset is far
+// below 4 GiB).
+func gzipSize(name string) (int64, error) {
+	f, err := dist.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, ok := f.(io.ReadSeeker)
+	if !ok {
+		return 0, fmt.Errorf("not seekable")
+	}
+	if _, err := r.Seek(-4, io.SeekEnd); err != nil {
+		return 0, fmt.Errorf("reading gzip trailer: %w", err)
+	}
+	var isize [4]byte
+	if _, err := io.ReadFull(r, isize[:]); err != nil {
+		return 0, fmt.Errorf("reading gzip trailer: %w", err)
+	}
+	return int64(binary.LittleEndian.Uint32(isize[:])), nil
 }
 
 // Built reports whether this binary carries the web client (make web ran
@@ -149,8 +180,8 @@ func serve(w http.ResponseWriter, r *http.Request) {
 	// The gzip and identity copies are different representations, so each
 	// has its own strong ETag (RFC 9110 §8.8.3.3); a cache that holds one
 	// revalidates only that one.
-	gz := a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
-	etag := a.etag
+	gz := a.gz && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	etag := a.tag()
 	if gz {
 		etag = etagGzip(a.etag)
 		h.Set("Content-Encoding", "gzip")
@@ -160,17 +191,27 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	var body []byte
-	if gz {
-		body = a.gz
-	} else {
-		body = a.data()
+	f, err := dist.Open(a.file)
+	if err != nil {
+		http.Error(w, "asset unreadable", http.StatusInternalServerError) // it was listed
+		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	defer f.Close()
+	var body io.Reader = f
+	size := a.size
+	if a.gz && !gz {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			http.Error(w, "asset unreadable", http.StatusInternalServerError) // the build wrote it
+			return
+		}
+		body, size = zr, a.rawSize
+	}
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	if r.Method == http.MethodHead {
 		return
 	}
-	w.Write(body)
+	io.Copy(w, body)
 }
 
 func etagMatch(header, etag string) bool {

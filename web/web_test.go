@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,12 +62,18 @@ func TestServe(t *testing.T) {
 		!bytes.HasPrefix(w.Body.Bytes(), []byte("\x00asm")) {
 		t.Errorf("%s: %d %v", name, w.Code, w.Header())
 	}
+	// Unpacked as it is sent: its length announced from the gzip trailer.
+	if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
+		t.Errorf("%s unpacked: Content-Length %s, body %d bytes", name, cl, w.Body.Len())
+	}
 	if w := get(t, name, "Accept-Encoding", "gzip;q=0"); w.Header().Get("Content-Encoding") != "" || w.Header().Get("Vary") != "Accept-Encoding" {
 		t.Errorf("to a client that refused gzip (q=0): %v", w.Header())
 	}
 	if w := get(t, name, "Accept-Encoding", "gzip, deflate, br"); w.Header().Get("Content-Encoding") != "gzip" || w.Header().Get("Vary") != "Accept-Encoding" ||
 		w.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" || !bytes.HasPrefix(w.Body.Bytes(), []byte{0x1f, 0x8b}) {
 		t.Errorf("%s gzipped: %v", name, w.Header())
+	} else if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
+		t.Errorf("%s gzipped: Content-Length %s, body %d bytes", name, cl, w.Body.Len())
 	}
 	sw := get(t, "/sw.js", "Accept-Encoding", "gzip")
 	if sw.Code != 200 || sw.Header().Get("Cache-Control") != "no-cache" || sw.Header().Get("Service-Worker-Allowed") != "/" {
