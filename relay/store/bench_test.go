@@ -20,25 +20,7 @@ func BenchmarkPut(b *testing.B) {
 				for i := range envs {
 					envs[i] = newEnv(tagOf(byte(i%256)), codec.Prio(i%3), 3600)
 				}
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				commits0, alloc0 := s.commits.Load(), pageAlloc(s)
-				b.ResetTimer()
-				for range writers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
-							if _, err := s.Put(envs[i], LinkLocal); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-				reportWrites(b, s, commits0, alloc0)
+				putTimed(b, s, envs, writers)
 			})
 		}
 	}
@@ -57,30 +39,18 @@ func BenchmarkPutBacklog(b *testing.B) {
 	for i := range envs {
 		envs[i] = newEnv(tagOf2(i%tags), codec.Prio(i%3), 3600)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	commits0, alloc0 := s.commits.Load(), pageAlloc(s)
-	b.ResetTimer()
-	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
-				if _, err := s.Put(envs[i], LinkLocal); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	reportWrites(b, s, commits0, alloc0)
+	putTimed(b, s, envs, writers)
 }
 
-// reportWrites reports the bytes of pages each commit dirtied, which bbolt
-// writes and fsyncs (the meta page aside), per commit and per Put.
-func reportWrites(b *testing.B, s *Store, commits0 uint64, alloc0 int64) {
+// putTimed times Putting envs from the given number of concurrent writers
+// and reports Puts per second and the bytes of pages each commit dirtied,
+// which bbolt writes and fsyncs (the meta page aside), per commit and per
+// Put.
+func putTimed(b *testing.B, s *Store, envs []*codec.Envelope, writers int) {
+	commits0, alloc0 := s.commits.Load(), pageAlloc(s)
+	b.ResetTimer()
+	fill(b, s, len(envs), writers, func(i int) *codec.Envelope { return envs[i] })
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	commits := s.commits.Load() - commits0
 	dirty := pageAlloc(s) - alloc0
 	b.ReportMetric(float64(b.N)/float64(max(commits, 1)), "puts/commit")
