@@ -50,12 +50,12 @@ func await(p js.Value) (js.Value, error) {
 	}
 	ch := make(chan result, 1)
 	ok := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{v: arg0(args)}
+		ch <- result{v: arg(args, 0)}
 		return nil
 	})
 	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		msg := "rejected"
-		if e := arg0(args); e.Truthy() {
+		if e := arg(args, 0); e.Truthy() {
 			msg = e.Call("toString").String()
 		}
 		ch <- result{err: errors.New(msg)}
@@ -66,11 +66,4 @@ func await(p js.Value) (js.Value, error) {
 	p.Call("then", ok, fail)
 	r := <-ch
 	return r.v, r.err
-}
-
-func arg0(args []js.Value) js.Value {
-	if len(args) == 0 {
-		return js.Undefined()
-	}
-	return args[0]
 }
