@@ -20,6 +20,21 @@ type radios struct {
 	links   []*radiolink.Link
 }
 
+// add appends a running radio.
+func (rs *radios) add(cfg radio.Config, drv *radio.RNode, tap *signalTap, l *radiolink.Link) {
+	rs.cfgs = append(rs.cfgs, cfg)
+	rs.drivers = append(rs.drivers, drv)
+	rs.taps = append(rs.taps, tap)
+	rs.links = append(rs.links, l)
+}
+
+// stop stops the i-th radio's link, then turns its modem off.
+func (rs radios) stop(i int) error {
+	err := rs.links[i].Close()
+	rs.taps[i].close()
+	return errors.Join(err, rs.drivers[i].Close())
+}
+
 // radioLinkNames are the store links of cfg's radios.
 func radioLinkNames(cfg *config.Config) []string {
 	names := make([]string, len(cfg.Radios))
@@ -41,10 +56,7 @@ func (r *Relay) startRadios(tune func(i int, o *radiolink.Options)) error {
 		if err != nil {
 			return errors.Join(err, r.closeRadios())
 		}
-		r.radios.cfgs = append(r.radios.cfgs, r.cfg.Radios[i])
-		r.radios.drivers = append(r.radios.drivers, drv)
-		r.radios.taps = append(r.radios.taps, tap)
-		r.radios.links = append(r.radios.links, l)
+		r.radios.add(r.cfg.Radios[i], drv, tap, l)
 	}
 	return nil
 }

@@ -150,18 +150,13 @@ func (r *Relay) reloadRadios(cfgs []radio.Config, res []radio.Resolved) ([]Radio
 	var errs []error
 	for i := range keep {
 		if !keep[i] {
-			errs = append(errs, old.links[i].Close())
-			old.taps[i].close()
-			errs = append(errs, old.drivers[i].Close())
+			errs = append(errs, old.stop(i))
 		}
 	}
 	next := radios{}
 	for i := range cfgs {
 		if i < len(keep) && keep[i] {
-			next.cfgs = append(next.cfgs, old.cfgs[i])
-			next.drivers = append(next.drivers, old.drivers[i])
-			next.taps = append(next.taps, old.taps[i])
-			next.links = append(next.links, old.links[i])
+			next.add(old.cfgs[i], old.drivers[i], old.taps[i], old.links[i])
 			continue
 		}
 		drv, tap, l, err := r.startRadio(i, res[i], r.tune)
@@ -171,17 +166,12 @@ func (r *Relay) reloadRadios(cfgs []radio.Config, res []radio.Resolved) ([]Radio
 			errs = append(errs, err)
 			for j := i + 1; j < len(keep); j++ {
 				if keep[j] {
-					errs = append(errs, old.links[j].Close())
-					old.taps[j].close()
-					errs = append(errs, old.drivers[j].Close())
+					errs = append(errs, old.stop(j))
 				}
 			}
 			break
 		}
-		next.cfgs = append(next.cfgs, cfgs[i])
-		next.drivers = append(next.drivers, drv)
-		next.taps = append(next.taps, tap)
-		next.links = append(next.links, l)
+		next.add(cfgs[i], drv, tap, l)
 	}
 	r.radios = next
 	r.publishRadios()
