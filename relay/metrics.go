@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -95,7 +96,7 @@ func (r *Relay) writeMetrics(e expo) {
 	e.one("cairn_envelopes_accepted_total", "counter", "Envelopes newly stored, from any source.", float64(st.Accepted))
 	e.one("cairn_envelopes_duplicate_total", "counter", "Envelopes acknowledged without storing: already seen.", float64(st.Duplicates))
 	e.family("cairn_envelopes_refused_total", "counter", "Envelopes refused, by reason (the reason in the log line).")
-	for _, k := range sortedKeys(st.Refused) {
+	for _, k := range slices.Sorted(maps.Keys(st.Refused)) {
 		e.sample("cairn_envelopes_refused_total", float64(st.Refused[k]), "reason", k)
 	}
 	e.one("cairn_envelopes_delivered_total", "counter", "Envelopes acknowledged by a local inbox subscriber.", float64(st.Delivered))
@@ -104,7 +105,7 @@ func (r *Relay) writeMetrics(e expo) {
 	e.one("cairn_envelopes_evicted_total", "counter", "Envelopes removed from the store by the quota policy.", float64(ss.Evicted))
 	e.one("cairn_envelopes_expired_total", "counter", "Envelopes removed from the store because their life ended.", float64(ss.Expired))
 	e.family("cairn_auth_refused_total", "counter", "MQTT connections refused, by reason.")
-	for _, k := range sortedKeys(st.AuthFailed) {
+	for _, k := range slices.Sorted(maps.Keys(st.AuthFailed)) {
 		e.sample("cairn_auth_refused_total", float64(st.AuthFailed[k]), "reason", k)
 	}
 
@@ -211,13 +212,4 @@ func since(t time.Time) float64 {
 		return -1
 	}
 	return time.Since(t).Seconds()
-}
-
-func sortedKeys(m map[string]uint64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
