@@ -111,6 +111,20 @@ func str(args []js.Value, i int) string {
 	return ""
 }
 
+// goBytes copies the Uint8Array v into a new slice.
+func goBytes(v js.Value) []byte {
+	b := make([]byte, v.Length())
+	js.CopyBytesToGo(b, v)
+	return b
+}
+
+// jsBytes copies b into a new Uint8Array.
+func jsBytes(b []byte) js.Value {
+	arr := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(arr, b)
+	return arr
+}
+
 func emit(event string, args ...any) {
 	if ev := js.Global().Get("cairnEvents"); ev.Truthy() && ev.Get(event).Type() == js.TypeFunction {
 		ev.Call(event, args...)
@@ -190,9 +204,7 @@ func (a *app) sealRecord(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		arr := js.Global().Get("Uint8Array").New(len(rec))
-		js.CopyBytesToJS(arr, rec)
-		return arr, nil
+		return jsBytes(rec), nil
 	})
 }
 
@@ -202,9 +214,7 @@ func (a *app) openRecords(_ js.Value, args []js.Value) any {
 	v := arg(args, 0)
 	recs := make([][]byte, v.Length())
 	for i := range recs {
-		r := v.Index(i)
-		recs[i] = make([]byte, r.Length())
-		js.CopyBytesToGo(recs[i], r)
+		recs[i] = goBytes(v.Index(i))
 	}
 	return promise(func() (any, error) {
 		ks, err := a.keystore()
@@ -303,11 +313,8 @@ func (a *app) seal(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		b := e.Encode()
-		arr := js.Global().Get("Uint8Array").New(len(b))
-		js.CopyBytesToJS(arr, b)
 		id := e.ID()
-		return map[string]any{"id": hex.EncodeToString(id[:]), "env": arr}, nil
+		return map[string]any{"id": hex.EncodeToString(id[:]), "env": jsBytes(e.Encode())}, nil
 	})
 }
 
@@ -324,9 +331,7 @@ func (a *app) connected() (*client.Client, error) {
 // publish(env) hands a sealed envelope to the relay and resolves to its id
 // once the relay has it durably.
 func (a *app) publish(_ js.Value, args []js.Value) any {
-	v := arg(args, 0)
-	b := make([]byte, v.Length())
-	js.CopyBytesToGo(b, v)
+	b := goBytes(arg(args, 0))
 	return promise(func() (any, error) {
 		c, err := a.connected()
 		if err != nil {

@@ -24,15 +24,11 @@ func (s idbStorage) Load() ([]byte, error) {
 	if v.IsUndefined() || v.IsNull() {
 		return nil, fmt.Errorf("IndexedDB: %w", fs.ErrNotExist)
 	}
-	b := make([]byte, v.Length())
-	js.CopyBytesToGo(b, v)
-	return b, nil
+	return goBytes(v), nil
 }
 
 func (s idbStorage) Save(b []byte) error {
-	arr := js.Global().Get("Uint8Array").New(len(b))
-	js.CopyBytesToJS(arr, b)
-	if _, err := await(s.js.Call("save", arr)); err != nil {
+	if _, err := await(s.js.Call("save", jsBytes(b))); err != nil {
 		return fmt.Errorf("writing IndexedDB: %w", err)
 	}
 	return nil

@@ -68,9 +68,7 @@ func dialWS(url string, timeout time.Duration) (net.Conn, error) {
 		}
 	})
 	c.on("message", func(ev js.Value) {
-		src := js.Global().Get("Uint8Array").New(ev.Get("data"))
-		b := make([]byte, src.Length())
-		js.CopyBytesToGo(b, src)
+		b := goBytes(js.Global().Get("Uint8Array").New(ev.Get("data")))
 		c.mu.Lock()
 		if len(c.buf)+len(b) > maxBuffered {
 			c.fail(errors.New("websocket: reader fell behind"))
@@ -170,9 +168,7 @@ func (c *wsConn) Write(p []byte) (int, error) {
 		}
 		time.Sleep(sendPoll) // lets the event loop run, and the buffer drain
 	}
-	arr := js.Global().Get("Uint8Array").New(len(p))
-	js.CopyBytesToJS(arr, p)
-	c.ws.Call("send", arr)
+	c.ws.Call("send", jsBytes(p))
 	return len(p), nil
 }
 
