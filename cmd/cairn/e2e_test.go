@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -87,21 +86,8 @@ func cairnBinary(t testing.TB) string {
 // and exit code.
 func runCairn(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientWait)
-	defer cancel()
-	var o, e bytes.Buffer
-	cmd := exec.CommandContext(ctx, cairnBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("cairn %s: %v", strings.Join(args, " "), err)
-	}
-	return o.String(), e.String(), code
+	o, stderr, code := runCairnIn(t, nil, args...)
+	return string(o), stderr, code
 }
 
 // relayProc is one run of `cairn relay` on a loopback port.

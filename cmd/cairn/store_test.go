@@ -23,7 +23,10 @@ func runCairnIn(t *testing.T, stdin []byte, args ...string) (stdout []byte, stde
 	defer cancel()
 	var o, e bytes.Buffer
 	cmd := exec.CommandContext(ctx, cairnBinary(t), args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &o, &e
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {
