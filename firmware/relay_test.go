@@ -1,11 +1,8 @@
 package firmware
 
 import (
-	"fmt"
 	"testing"
 	"time"
-
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/radio"
@@ -52,41 +49,6 @@ func startRelay(t *testing.T, name string, port string, addr uint16, seed uint64
 	return r
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func mqttClient(t *testing.T, r *relay.Relay, id *relaytest.Identity, name string) pahov3.Client {
-	t.Helper()
-	o := pahov3.NewClientOptions().AddBroker("tcp://" + r.Addrs()["tcp"]).
-		SetClientID(fmt.Sprintf("%s-%d", name, time.Now().UnixNano())).
-		SetAutoReconnect(false).SetCleanSession(true)
-	if id != nil {
-		o.SetUsername(id.DID).SetPassword(id.Password())
-	}
-	c := pahov3.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("%s: connect: %v", name, tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c
-}
-
-func publish(t *testing.T, c pahov3.Client, e *codec.Envelope) {
-	t.Helper()
-	tok := c.Publish("cairn/v1/send", 1, false, e.Encode())
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
-}
-
 // TestRelaysOverModems: two relays, each with its own host-built modem as
 // its [[radio]], find each other by beacons over the simulated air; an
 // envelope a client hands relay A reaches its recipient at relay B; the
@@ -106,28 +68,21 @@ func TestRelaysOverModems(t *testing.T) {
 	a := startRelay(t, "A", portA, 0xA0, 11)
 	b := startRelay(t, "B", portB, 0xB0, 12)
 	relays := []*relay.Relay{a, b}
-	waitFor(t, 20*time.Second, "each relay to hear the other's beacon", func() bool {
+	relaytest.WaitFor(t, 20*time.Second, "each relay to hear the other's beacon", func() bool {
 		return len(a.Radios()[0].Neighbours()) == 1 && len(b.Radios()[0].Neighbours()) == 1
 	})
 	neighbours := time.Since(start)
 
 	bob := relaytest.NewIdentity()
-	got := make(chan *codec.Envelope, 4)
-	sub := mqttClient(t, b, bob, "bob")
-	if tok := sub.Subscribe("cairn/v1/inbox/"+bob.Tag.String(), 1, func(_ pahov3.Client, m pahov3.Message) {
-		if e, err := codec.DecodeEnvelope(m.Payload()); err == nil {
-			got <- e
-		}
-	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	alice := mqttClient(t, a, nil, "alice")
+	sub := relaytest.Client(t, b, bob, "bob")
+	got := relaytest.Inbox(t, sub, bob)
+	alice := relaytest.Client(t, a, nil, "alice")
 
 	e := relaytest.Message(bob.Tag, codec.PrioNormal, 41) // 62-byte envelope, DESIGN's 20-byte text
 	e.TTL = 86400
 	id := e.ID()
 	sent := time.Now()
-	publish(t, alice, e)
+	relaytest.Publish(t, alice, e)
 	select {
 	case in := <-got:
 		if in.ID() != id {
@@ -141,8 +96,8 @@ func TestRelaysOverModems(t *testing.T) {
 	}
 	delivered := time.Since(sent)
 
-	publish(t, sub, codec.SignReceipt(bob.Key, []codec.ID{id}).Envelope(86400, codec.PrioNormal))
-	waitFor(t, 20*time.Second, "the receipt to purge A's and B's copies", func() bool {
+	relaytest.Publish(t, sub, codec.SignReceipt(bob.Key, []codec.ID{id}).Envelope(86400, codec.PrioNormal))
+	relaytest.WaitFor(t, 20*time.Second, "the receipt to purge A's and B's copies", func() bool {
 		for _, r := range relays {
 			if _, ok, _ := r.Store().Get(id); ok {
 				return false
@@ -154,7 +109,7 @@ func TestRelaysOverModems(t *testing.T) {
 	// Let the flood settle before reading the counters: neither link
 	// has anything left owed (the receipt A heard is owed back to the air
 	// until flooding suppresses it).
-	waitFor(t, 20*time.Second, "links to settle", func() bool {
+	relaytest.WaitFor(t, 20*time.Second, "links to settle", func() bool {
 		for _, r := range relays {
 			if n, _, _ := r.Store().Owed(r.Radios()[0].Name()); n != 0 {
 				return false

@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/radiolink"
 	"github.com/cairnmesh/cairn/relay/relaytest"
@@ -24,18 +22,18 @@ func TestLateJoinerCatchesUp(t *testing.T) {
 	tune := func(o *radiolink.Options) { o.AntiEntropyInterval = 10 * time.Second }
 	a := l.start(t, 0, tune)
 	bob := relaytest.NewIdentity()
-	alice := client(t, a, nil, "alice")
+	alice := relaytest.Client(t, a, nil, "alice")
 	sent := map[codec.ID]bool{}
 	var ids []codec.ID
 	for range 3 {
 		e := relaytest.Message(bob.Tag, codec.PrioNormal, 41)
 		e.TTL = 86400
-		publish(t, alice, e)
+		relaytest.Publish(t, alice, e)
 		sent[e.ID()] = true
 		ids = append(ids, e.ID())
 	}
 	la := a.Radios()[0]
-	waitFor(t, 10*time.Second, "A to index what it holds", func() bool { return la.Held() == 3 })
+	relaytest.WaitFor(t, 10*time.Second, "A to index what it holds", func() bool { return la.Held() == 3 })
 	if err := a.Store().MarkSent(la.Name(), ids...); err != nil {
 		t.Fatal(err)
 	}
@@ -46,24 +44,17 @@ func TestLateJoinerCatchesUp(t *testing.T) {
 	start := time.Now()
 	b := l.start(t, 1, tune)
 	c := l.start(t, 2, tune)
-	got := make(chan codec.ID, 16)
-	sub := client(t, c, bob, "bob")
-	if tok := sub.Subscribe("cairn/v1/inbox/"+bob.Tag.String(), 1, func(_ pahov3.Client, m pahov3.Message) {
-		if e, err := codec.DecodeEnvelope(m.Payload()); err == nil {
-			got <- e.ID()
-		}
-	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
+	sub := relaytest.Client(t, c, bob, "bob")
+	got := relaytest.Inbox(t, sub, bob)
 	delivered := map[codec.ID]bool{}
 	timeout := time.After(60 * time.Second)
 	for len(delivered) < len(sent) {
 		select {
-		case id := <-got:
-			if !sent[id] {
-				t.Fatalf("unexpected envelope %s", id)
+		case e := <-got:
+			if !sent[e.ID()] {
+				t.Fatalf("unexpected envelope %s", e.ID())
 			}
-			delivered[id] = true
+			delivered[e.ID()] = true
 		case <-timeout:
 			t.Fatalf("delivered %d of %d", len(delivered), len(sent))
 		}

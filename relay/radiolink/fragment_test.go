@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/radio"
 	"github.com/cairnmesh/cairn/relay/radiolink"
@@ -33,16 +31,9 @@ func TestFragmentedAcrossLine(t *testing.T) {
 	l := startLine(t, 0.2, 9, false)
 	a, c := l.relays[0], l.relays[2]
 	bob := relaytest.NewIdentity()
-	got := make(chan *codec.Envelope, 4)
-	sub := client(t, c, bob, "bob")
-	if tok := sub.Subscribe("cairn/v1/inbox/"+bob.Tag.String(), 1, func(_ pahov3.Client, m pahov3.Message) {
-		if e, err := codec.DecodeEnvelope(m.Payload()); err == nil {
-			got <- e
-		}
-	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	alice := client(t, a, nil, "alice")
+	sub := relaytest.Client(t, c, bob, "bob")
+	got := relaytest.Inbox(t, sub, bob)
+	alice := relaytest.Client(t, a, nil, "alice")
 
 	e := relaytest.Message(bob.Tag, codec.PrioNormal, pqxdhFirstBytes-22)
 	e.TTL = 86400
@@ -55,7 +46,7 @@ func TestFragmentedAcrossLine(t *testing.T) {
 		t.Fatalf("%d fragments, %v", len(frags), err)
 	}
 	start := time.Now()
-	publish(t, alice, e)
+	relaytest.Publish(t, alice, e)
 	select {
 	case r := <-got:
 		if r.ID() != e.ID() || !bytes.Equal(r.Body, e.Body) || r.Kind != e.Kind || r.To != e.To || r.Prio != e.Prio {

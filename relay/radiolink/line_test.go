@@ -1,13 +1,10 @@
 package radiolink_test
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"testing"
 	"time"
-
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/radio"
@@ -68,7 +65,7 @@ func startLine(t *testing.T, loss float64, seed uint64, flood bool) *line {
 	// (and A and C, hidden from each other, colliding at B) a beacon and
 	// its answer can both be lost: allow ten beacon intervals.
 	want := []int{1, 2, 1}
-	waitFor(t, 10*lineBeacon, "neighbours", func() bool {
+	relaytest.WaitFor(t, 10*lineBeacon, "neighbours", func() bool {
 		for i, r := range l.relays {
 			if len(r.Radios()[0].Neighbours()) != want[i] {
 				return false
@@ -132,41 +129,6 @@ func (l *line) start(t *testing.T, i int, tune func(*radiolink.Options)) *relay.
 	return r
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func client(t *testing.T, r *relay.Relay, id *relaytest.Identity, name string) pahov3.Client {
-	t.Helper()
-	o := pahov3.NewClientOptions().AddBroker("tcp://" + r.Addrs()["tcp"]).
-		SetClientID(fmt.Sprintf("%s-%d", name, time.Now().UnixNano())).
-		SetAutoReconnect(false).SetCleanSession(true)
-	if id != nil {
-		o.SetUsername(id.DID).SetPassword(id.Password())
-	}
-	c := pahov3.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c
-}
-
-func publish(t *testing.T, c pahov3.Client, e *codec.Envelope) {
-	t.Helper()
-	tok := c.Publish("cairn/v1/send", 1, false, e.Encode())
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
-}
-
 // TestLineABC: a client at A sends to a client at C through B; it arrives;
 // the receipt purges the copies at A and B; no relay passes its duty cycle.
 // With 20 % frame loss on every link it still arrives. Airtime and delivery
@@ -192,22 +154,15 @@ func TestLineABC(t *testing.T) {
 			l := startLine(t, tc.loss, 5, tc.flood)
 			a, b, c := l.relays[0], l.relays[1], l.relays[2]
 			bob := relaytest.NewIdentity()
-			got := make(chan *codec.Envelope, 16)
-			sub := client(t, c, bob, "bob")
-			if tok := sub.Subscribe("cairn/v1/inbox/"+bob.Tag.String(), 1, func(_ pahov3.Client, m pahov3.Message) {
-				if e, err := codec.DecodeEnvelope(m.Payload()); err == nil {
-					got <- e
-				}
-			}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatalf("subscribe: %v", tok.Error())
-			}
-			alice := client(t, a, nil, "alice")
+			sub := relaytest.Client(t, c, bob, "bob")
+			got := relaytest.Inbox(t, sub, bob)
+			alice := relaytest.Client(t, a, nil, "alice")
 			// Directed: B, next to bob's relay C, forwards to C alone once
 			// C's beacon filter claims bob's tag. Wait for that before
 			// sending, so every envelope finds the route known at B (C
 			// beacons every lineBeacon; at 20 % loss allow ten).
 			if !tc.flood {
-				waitFor(t, 10*lineBeacon, "C's beacon to claim bob's tag at B", func() bool {
+				relaytest.WaitFor(t, 10*lineBeacon, "C's beacon to claim bob's tag at B", func() bool {
 					to, ok := b.Radios()[0].Claimant(bob.Tag)
 					return ok && to == c.Radios()[0].Address()
 				})
@@ -221,7 +176,7 @@ func TestLineABC(t *testing.T) {
 				if n := len(e.Encode()); n != 62 {
 					t.Fatalf("envelope of %d bytes", n)
 				}
-				publish(t, alice, e)
+				relaytest.Publish(t, alice, e)
 				sent[e.ID()] = true
 			}
 			delivered := map[codec.ID]bool{}
@@ -266,8 +221,8 @@ func TestLineABC(t *testing.T) {
 			for id := range sent {
 				ids = append(ids, id)
 			}
-			publish(t, sub, codec.SignReceipt(bob.Key, ids).Envelope(86400, codec.PrioNormal))
-			waitFor(t, lineSlow(40*time.Second), "receipt to purge A and B", func() bool {
+			relaytest.Publish(t, sub, codec.SignReceipt(bob.Key, ids).Envelope(86400, codec.PrioNormal))
+			relaytest.WaitFor(t, lineSlow(40*time.Second), "receipt to purge A and B", func() bool {
 				for _, r := range []*relay.Relay{a, b, c} {
 					for _, id := range ids {
 						if _, ok, _ := r.Store().Get(id); ok {

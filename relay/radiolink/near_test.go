@@ -36,24 +36,17 @@ func TestNeighbourTagsServedUpstream(t *testing.T) {
 	}
 	tune := func(o *radiolink.Options) { o.AntiEntropyInterval = -1 }
 	a, b := l.start(t, 0, tune), l.start(t, 1, tune)
-	waitFor(t, 60*time.Second, "A's uplink to connect", func() bool { return a.Uplinks()[0].Connected })
+	relaytest.WaitFor(t, 60*time.Second, "A's uplink to connect", func() bool { return a.Uplinks()[0].Connected })
 	before := a.Uplinks()[0].Subscriptions
 
 	bob := relaytest.NewIdentity()
-	got := make(chan *codec.Envelope, 4)
-	sub := client(t, b, bob, "bob")
-	if tok := sub.Subscribe("cairn/v1/inbox/"+bob.Tag.String(), 1, func(_ pahov3.Client, m pahov3.Message) {
-		if e, err := codec.DecodeEnvelope(m.Payload()); err == nil {
-			got <- e
-		}
-	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
+	sub := relaytest.Client(t, b, bob, "bob")
+	got := relaytest.Inbox(t, sub, bob)
 	// B's next beacon (every 5 s) and serves frame; ten intervals at most.
-	waitFor(t, 10*lineBeacon, "A to subscribe upstream for bob's tag", func() bool {
+	relaytest.WaitFor(t, 10*lineBeacon, "A to subscribe upstream for bob's tag", func() bool {
 		return a.Uplinks()[0].Subscriptions >= before+2 // inbox and receipt
 	})
-	waitFor(t, 10*time.Second, "B to count its serves frame", func() bool { return b.Radios()[0].Stats().ServesSent > 0 })
+	relaytest.WaitFor(t, 10*time.Second, "B to count its serves frame", func() bool { return b.Radios()[0].Stats().ServesSent > 0 })
 	if s := a.Radios()[0].Stats(); s.ServesSent != 0 || s.ServesReceived == 0 {
 		t.Fatalf("A (uplinked) sent %d serves frames, received %d; want 0 and some", s.ServesSent, s.ServesReceived)
 	}

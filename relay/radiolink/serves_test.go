@@ -104,7 +104,7 @@ func TestServesFrames(t *testing.T) {
 			}
 		}
 		// The counter moves once the driver's Send has returned.
-		waitFor(t, 10*time.Second, "two serves frames counted", func() bool { return l.Stats().ServesSent >= 2 })
+		relaytest.WaitFor(t, 10*time.Second, "two serves frames counted", func() bool { return l.Stats().ServesSent >= 2 })
 	})
 
 	// A serves frame skipped while the duty cycle is past half spent (bulk
@@ -123,7 +123,7 @@ func TestServesFrames(t *testing.T) {
 		}
 		var up atomic.Bool
 		l, drv := start(t, &up, nil, ledger)
-		waitFor(t, 10*time.Second, "two beacons", func() bool { return l.Stats().BeaconsSent >= 2 })
+		relaytest.WaitFor(t, 10*time.Second, "two beacons", func() bool { return l.Stats().BeaconsSent >= 2 })
 		if n := l.Stats().ServesSent; n != 0 {
 			t.Fatalf("%d serves frames sent at bulk past half the budget", n)
 		}
