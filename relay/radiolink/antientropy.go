@@ -223,35 +223,34 @@ func (l *Link) onSummary(from uint16, f radio.LinkFrame, now time.Time) {
 		}
 		return
 	}
-	if err := rd.r.Add(sum); err != nil && !errors.Is(err, radio.ErrBadSummary) {
-		return
-	}
+	// Every error of Add is a bad summary, which leaves the reader
+	// hopeless (answered below) or incomplete (waiting for more).
+	_ = rd.r.Add(sum)
 	d := radio.Done{Of: from, Salt: sum.Salt}
 	switch {
 	case rd.r.Complete():
-		wants := rd.r.PeerOnly()
+		theyLack, wants := rd.r.LocalOnly(), rd.r.PeerOnly()
 		d.Status = radio.DoneDecoded
 		if len(wants) > radio.MaxWants {
-			d.Status, wants = radio.DonePartial, wants[:radio.MaxWants]
+			d.Status, d.Wants = radio.DonePartial, wants[:radio.MaxWants]
+		} else {
+			d.Wants = wants
 		}
-		d.Wants = wants
-		for _, id := range rd.r.LocalOnly() {
+		lacks := make(map[codec.ID]bool, len(theyLack))
+		for _, id := range theyLack {
 			l.queuePush(id, from, now)
+			lacks[id] = true
 		}
-		l.log.Debug("summary read", "from", from, "they_lack", len(rd.r.LocalOnly()), "we_lack", len(rd.r.PeerOnly()))
+		l.log.Debug("summary read", "from", from, "they_lack", len(theyLack), "we_lack", len(wants))
+		if d.Status == radio.DoneDecoded {
+			// The sender holds everything else we hold: owed envelopes
+			// need not go to it again.
+			l.ackHeld(from, rd.local, lacks)
+		}
 	case rd.r.Hopeless():
 		d.Status = radio.DoneGaveUp
 	default:
 		return
-	}
-	if d.Status == radio.DoneDecoded {
-		// The sender holds everything else we hold: owed envelopes need
-		// not go to it again.
-		lacks := map[codec.ID]bool{}
-		for _, id := range rd.r.LocalOnly() {
-			lacks[id] = true
-		}
-		l.ackHeld(from, rd.local, lacks)
 	}
 	rd.done, _ = radio.AppendDone(nil, l.opts.Address, d)
 	rd.lastDone = now
@@ -370,11 +369,10 @@ func (l *Link) nextPush(now time.Time) (*job, time.Duration) {
 	return &job{frames: frames, prio: e.Prio, sent: func(now time.Time, air time.Duration) {
 		l.stats.Pushed++
 		ps.attempts++
+		// After the last try this is one last wait for the ack, then
+		// prunePushes forgets it.
 		ps.nextTry = now.Add(l.ackWait(len(frames), air))
 		l.holdUntil = later(l.holdUntil, now.Add(air+ackGap(l.opts.Modulation)))
-		if ps.attempts >= pushTries {
-			ps.nextTry = now.Add(l.ackWait(len(frames), air)) // one last wait for the ack, then forget (see prunePushes)
-		}
 		l.chargeFlow(e.To, air, now)
 	}}, 0
 }
