@@ -78,13 +78,26 @@ func find(t testing.TB, name string) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreePorts(t, 1)[0]
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago. It holds all n open until it has them, so that the kernel
+// cannot hand one out twice: ports taken one after another, each closed
+// at once, can repeat — a NATS cluster once got a node's MQTT port equal
+// to another node's route port, and its relay talked to the route listener.
+func FreePorts(t testing.TB, n int) []string {
+	t.Helper()
+	ports := make([]string, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, ports[i], _ = net.SplitHostPort(l.Addr().String())
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
+	return ports
 }
 
 // WSURL is the broker's MQTT-over-WebSocket address, ws://; "" unless
@@ -123,7 +136,8 @@ func mosquitto(t testing.TB, websockets bool) *Broker {
 	t.Helper()
 	bin := find(t, "mosquitto")
 	dir := t.TempDir()
-	port := FreePort(t)
+	ports := FreePorts(t, 3) // MQTT, and WebSocket and wss when asked for
+	port := ports[0]
 	// Run as root, Mosquitto drops to user "mosquitto" unless told to stay,
 	// and could then not save to the temporary directory.
 	me, err := user.Current()
@@ -145,7 +159,7 @@ log_type notice
 `, me.Username, port, dir)
 	b := &Broker{t: t, name: "mosquitto", bin: bin, port: port, dir: dir}
 	if websockets {
-		b.ws, b.wss = FreePort(t), FreePort(t)
+		b.ws, b.wss = ports[1], ports[2]
 		f := testcert.NewCA(t).WriteFiles(t, dir)
 		b.ca = f.CA
 		cert, key := f.Cert, f.Key
@@ -169,7 +183,8 @@ keyfile %s
 // NATS starts nats-server with JetStream and MQTT.
 func NATS(t testing.TB) *Broker {
 	t.Helper()
-	return natsNode(t, find(t, "nats-server"), true, "nats-1", t.TempDir(), FreePort(t), "", "")
+	ports := FreePorts(t, 2)
+	return natsNode(t, find(t, "nats-server"), true, "nats-1", t.TempDir(), ports[0], ports[1], "", "")
 }
 
 // NATSCluster starts n nats-server nodes in one cluster, JetStream with n
@@ -177,10 +192,8 @@ func NATS(t testing.TB) *Broker {
 func NATSCluster(t testing.TB, n int) []*Broker {
 	t.Helper()
 	bin := find(t, "nats-server")
-	clusterPorts := make([]string, n)
-	for i := range clusterPorts {
-		clusterPorts[i] = FreePort(t)
-	}
+	ports := FreePorts(t, 3*n) // per node: route, client, MQTT
+	clusterPorts := ports[:n]
 	var routes []string
 	for _, p := range clusterPorts {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%s", p))
@@ -194,7 +207,7 @@ func NATSCluster(t testing.TB, n int) []*Broker {
 }
 `, clusterPorts[i], strings.Join(routes, ", "))
 		mqtt := fmt.Sprintf("stream_replicas: %d\n  consumer_replicas: %d", n, n)
-		nodes = append(nodes, natsNode(t, bin, false, fmt.Sprintf("nats-%d", i+1), t.TempDir(), FreePort(t), mqtt, cluster))
+		nodes = append(nodes, natsNode(t, bin, false, fmt.Sprintf("nats-%d", i+1), t.TempDir(), ports[n+i], ports[2*n+i], mqtt, cluster))
 	}
 	// A node opens its MQTT port only once JetStream has a cluster
 	// leader, which needs the others: start all, then wait.
@@ -204,7 +217,10 @@ func NATSCluster(t testing.TB, n int) []*Broker {
 	return nodes
 }
 
-func natsNode(t testing.TB, bin string, wait bool, name, dir, port, mqtt, extra string) *Broker {
+// natsNode starts nats-server as name with its client listener on clientPort
+// and MQTT on port (mqtt: more lines for its mqtt block; extra: more
+// top-level config), waiting for MQTT to accept when wait is set.
+func natsNode(t testing.TB, bin string, wait bool, name, dir, clientPort, port, mqtt, extra string) *Broker {
 	t.Helper()
 	conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%s
@@ -215,7 +231,7 @@ mqtt {
   listen: 127.0.0.1:%s
   %s
 }
-%s`, name, FreePort(t), filepath.Join(dir, "js"), port, mqtt, extra)
+%s`, name, clientPort, filepath.Join(dir, "js"), port, mqtt, extra)
 	path := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
