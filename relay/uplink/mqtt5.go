@@ -82,7 +82,7 @@ func dial5(ctx context.Context, u *Uplink, onMessage func(message), lost func(er
 		return nil, false, err
 	}
 	cl := &client5{state: state.NewInMemory(), conn: conn, ctx: ctx}
-	conn = bufConn{conn, bufio.NewReaderSize(conn, 16<<10)}
+	conn = newPacketConn(conn)
 	var lostOnce sync.Once
 	cl.c = paho5.NewClient(paho5.ClientConfig{
 		ClientID:                   u.clientID,
@@ -257,22 +257,66 @@ func (m message5) Topic() string   { return m.p.Topic }
 func (m message5) Payload() []byte { return m.p.Payload }
 func (m message5) Ack()            { m.c.Ack(m.p) }
 
-// bufConn reads through a buffer: paho.golang reads each packet's header
-// and body with separate small reads.
-type bufConn struct {
+// packetConn is the connection as paho.golang uses it. paho writes each
+// packet as several Writes (net.Buffers), from several goroutines at once
+// (publishes, the ack tracker's PUBACKs, pings), and holds the
+// connection's lock around each packet only when the connection is a
+// sync.Locker: without one, a PUBACK could land inside a PUBLISH and the
+// broker read both as garbage. packetConn is one. Lock begins a packet,
+// Writes gather it, Unlock sends it in one write: one segment over TCP, one
+// message over WebSocket. Reads go through a buffer: paho reads each
+// packet's header and body with separate small reads.
+//
+// Every write is inside Lock: paho writes only through
+// packets.ControlPacket.WriteTo, which takes it. A failed send closes the
+// connection, so paho's reader ends it; the packet's writer has already
+// been told it was written, which is what a socket's kernel buffer tells
+// it too.
+type packetConn struct {
 	net.Conn
 	r *bufio.Reader
+
+	mu  sync.Mutex // held while one packet is written; guards buf and err
+	buf []byte     // the packet being written
+	err error      // the first failed send; every later Write returns it
 }
 
-func (c bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func newPacketConn(c net.Conn) *packetConn {
+	return &packetConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}
+}
+
+func (c *packetConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *packetConn) Lock() { c.mu.Lock(); c.buf = c.buf[:0] }
+
+func (c *packetConn) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *packetConn) Unlock() {
+	if c.err == nil && len(c.buf) > 0 {
+		if _, err := c.Conn.Write(c.buf); err != nil {
+			c.err = err
+			c.Conn.Close()
+		}
+	}
+	if cap(c.buf) > 64<<10 { // a large bundle: do not keep its buffer
+		c.buf = nil
+	}
+	c.mu.Unlock()
+}
 
 // wsConn is a WebSocket connection as a net.Conn carrying MQTT in binary
-// messages.
+// messages. Its one writer at a time (gorilla/websocket's rule) is
+// packetConn's: each Write is a whole packet, sent under its lock.
 type wsConn struct {
 	*websocket.Conn
 	rmu sync.Mutex // guards r
 	r   io.Reader  // the message being read
-	wmu sync.Mutex // one writer at a time
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
@@ -299,8 +343,6 @@ func (c *wsConn) Read(p []byte) (int, error) {
 }
 
 func (c *wsConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if err := c.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
