@@ -19,6 +19,7 @@ type Uplink struct {
 	CertFile     string   `toml:"cert_file"`     // PEM client certificate (with key_file)
 	KeyFile      string   `toml:"key_file"`      // PEM client key (with cert_file)
 	MaxInflight  int      `toml:"max_inflight"`  // envelopes published and awaiting the broker's PUBACK
+	AckTimeout   Duration `toml:"ack_timeout"`   // a PUBLISH or SUBSCRIBE unanswered this long ends the connection
 	ReceiveRate  int      `toml:"receive_rate"`  // envelopes per second taken from the broker at most
 	ReconnectMin Duration `toml:"reconnect_min"` // first wait after a failed connection
 	ReconnectMax Duration `toml:"reconnect_max"` // cap of the doubling wait
@@ -34,6 +35,7 @@ func DefaultUplink(url string) Uplink {
 		Prefix:       "cairn/v1",
 		Protocol:     "auto",
 		MaxInflight:  64,
+		AckTimeout:   Duration(time.Minute),
 		ReceiveRate:  200,
 		ReconnectMin: Duration(time.Second),
 		ReconnectMax: Duration(time.Minute),
@@ -54,6 +56,9 @@ func (u Uplink) withDefaults() Uplink {
 	}
 	if u.MaxInflight == 0 {
 		u.MaxInflight = d.MaxInflight
+	}
+	if u.AckTimeout == 0 {
+		u.AckTimeout = d.AckTimeout
 	}
 	if u.ReceiveRate == 0 {
 		u.ReceiveRate = d.ReceiveRate
@@ -106,6 +111,8 @@ func (u Uplink) validate(key string) error {
 		return bad("ca_file", "TLS files need an mqtts:// or wss:// url")
 	case u.MaxInflight < 1 || u.MaxInflight > 65535:
 		return bad("max_inflight", "must be 1 to 65535")
+	case u.AckTimeout.D() < 100*time.Millisecond:
+		return bad("ack_timeout", "must be at least 100ms")
 	case u.ReceiveRate < 1:
 		return bad("receive_rate", "must be at least 1")
 	case u.ReconnectMin.D() < 10*time.Millisecond:

@@ -20,6 +20,7 @@ username = "relay7"
 password = "secret"
 ca_file = "/etc/cairn/ca.pem"
 max_inflight = 8
+ack_timeout = "2m"
 receive_rate = 50
 reconnect_min = "500ms"
 reconnect_max = "5m"
@@ -34,7 +35,7 @@ resend_count = 48
 		DefaultUplink("mqtt://broker.example:1883"),
 		{
 			URL: "wss://broker.example:443/mqtt", Protocol: "3.1.1", Prefix: "mesh/v1", Username: "relay7", Password: "secret",
-			CAFile: "/etc/cairn/ca.pem", MaxInflight: 8, ReceiveRate: 50,
+			CAFile: "/etc/cairn/ca.pem", MaxInflight: 8, AckTimeout: Duration(2 * time.Minute), ReceiveRate: 50,
 			ReconnectMin: Duration(500 * time.Millisecond), ReconnectMax: Duration(5 * time.Minute),
 			ResendMin: Duration(30 * time.Second), ResendMax: Duration(2 * time.Hour), ResendCount: 48,
 		},
@@ -58,6 +59,7 @@ func TestUplinkErrorsNameTheKey(t *testing.T) {
 		{"credentials in url", "[[uplink]]\nurl = \"mqtt://u:p@h:1\"", "uplink[0].url"},
 		{"second uplink", ok + "[[uplink]]\nurl = \"tcp://h:1\"", "uplink[1].url"},
 		{"bad protocol", ok + "protocol = \"3\"", "uplink[0].protocol"},
+		{"ack timeout too short", ok + "ack_timeout = \"10ms\"", "uplink[0].ack_timeout"},
 		{"wildcard prefix", ok + "prefix = \"a/+\"", "uplink[0].prefix"},
 		{"password alone", ok + "password = \"p\"", "uplink[0].password"},
 		{"cert without key", "[[uplink]]\nurl = \"mqtts://h:8883\"\ncert_file = \"c.pem\"", "uplink[0].cert_file"},

@@ -166,8 +166,8 @@ func (k *conn) resubscribe(want map[string]bool) error {
 	return nil
 }
 
-// wait waits for tok or the end of the connection.
-func (k *conn) wait(tok token) error { return waitToken(k.ctx, tok) }
+// wait waits for tok, at most ack_timeout, or the end of the connection.
+func (k *conn) wait(tok token) error { return waitToken(k.ctx, tok, k.u.cfg.AckTimeout.D()) }
 
 // onMessage runs on the client's router goroutine for each publish from
 // the broker, in arrival order. It must not block: the client reads

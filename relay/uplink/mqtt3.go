@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -9,7 +10,10 @@ import (
 
 // client3 is a connection in MQTT 3.1.1 (paho.mqtt.golang). It sets no
 // message expiry: 3.1.1 has none.
-type client3 struct{ c paho.Client }
+type client3 struct {
+	c          paho.Client
+	ackTimeout time.Duration
+}
 
 // dial3 connects in MQTT 3.1.1 with clean session off. onMessage gets each
 // publish from the broker, in arrival order, on paho's router goroutine;
@@ -46,7 +50,7 @@ func dial3(ctx context.Context, u *Uplink, onMessage func(message), lost func(er
 	if err := tok.Error(); err != nil {
 		return nil, false, err
 	}
-	return client3{c}, tok.(*paho.ConnectToken).SessionPresent(), nil
+	return client3{c, u.cfg.AckTimeout.D()}, tok.(*paho.ConnectToken).SessionPresent(), nil
 }
 
 func (c client3) protocol() string { return "3.1.1" }
@@ -61,7 +65,7 @@ func (c client3) subscribe(ctx context.Context, filters []string) (map[string]in
 		m[f] = 1
 	}
 	tok := c.c.SubscribeMultiple(m, nil)
-	if err := waitToken(ctx, tok); err != nil {
+	if err := waitToken(ctx, tok, c.ackTimeout); err != nil {
 		return nil, err
 	}
 	refused := make(map[string]int)
@@ -74,19 +78,25 @@ func (c client3) subscribe(ctx context.Context, filters []string) (map[string]in
 }
 
 func (c client3) unsubscribe(ctx context.Context, filters []string) error {
-	return waitToken(ctx, c.c.Unsubscribe(filters...))
+	return waitToken(ctx, c.c.Unsubscribe(filters...), c.ackTimeout)
 }
 
 func (c client3) disconnect(quiesce time.Duration) {
 	c.c.Disconnect(uint(quiesce / time.Millisecond))
 }
 
-// waitToken waits for tok or the end of ctx.
-func waitToken(ctx context.Context, tok token) error {
+// waitToken waits for tok, the end of ctx, or timeout: a broker that
+// leaves a packet unanswered that long is taken for broken, though it may
+// still answer pings.
+func waitToken(ctx context.Context, tok token, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-tok.Done():
 		return tok.Error()
 	case <-ctx.Done():
 		return context.Cause(ctx)
+	case <-t.C:
+		return fmt.Errorf("no answer from the broker in %v", timeout)
 	}
 }

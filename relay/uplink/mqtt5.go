@@ -21,12 +21,6 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// packetTimeout bounds how long an MQTT 5 publish may wait for a slot
-// under the broker's Receive Maximum and then for its PUBACK, and a
-// SUBSCRIBE for its SUBACK. A broker silent that long is gone: keep-alive
-// would end the connection about then too.
-const packetTimeout = 2 * keepAlive
-
 // client5 is a connection in MQTT 5 (eclipse/paho.golang). Every publish
 // carries a message expiry interval: the envelope's remaining ttl, so a
 // broker drops what waits for an offline relay beyond its life.
@@ -89,7 +83,7 @@ func dial5(ctx context.Context, u *Uplink, onMessage func(message), lost func(er
 		Conn:                       conn,
 		Session:                    hook{cl.state, cl},
 		EnableManualAcknowledgment: true,
-		PacketTimeout:              packetTimeout,
+		PacketTimeout:              u.cfg.AckTimeout.D(), // a publish's wait for a slot under the broker's Receive Maximum; a SUBSCRIBE's for its SUBACK
 		OnPublishReceived: []func(paho5.PublishReceived) (bool, error){
 			func(pr paho5.PublishReceived) (bool, error) {
 				onMessage(message5{pr.Packet, cl.c})
