@@ -402,10 +402,11 @@ let scanWorker = null; // the scanner's worker while the camera is on
 let scanPending = null; // the reject of the frame the worker is reading
 // scanGen moves on at every stopCamera, so a camera granted after its scan
 // was cancelled (the permission prompt still open at Cancel) is stopped at
-// once instead of staying on; scanStarting makes a second tap during the
-// prompt do nothing.
+// once instead of staying on. startingGen is the scanGen of a start still
+// awaiting the camera: a second tap during it does nothing, but a tap after
+// Cancel starts afresh, even while the cancelled start still waits.
 let scanGen = 0;
-let scanStarting = false;
+let startingGen = -1;
 function stopCamera() {
   scanGen++;
   if (stream) { for (const t of stream.getTracks()) t.stop(); stream = null; }
@@ -464,15 +465,15 @@ function workerReader() {
 }
 
 $("scan").onclick = async () => {
-  if (stream || scanStarting) return;
+  if (stream || startingGen === scanGen) return;
   $("adderr").textContent = "";
   const gen = scanGen;
   try {
-    scanStarting = true;
+    startingGen = gen;
     let s;
     try {
       s = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    } finally { scanStarting = false; }
+    } finally { if (startingGen === gen) startingGen = -1; }
     if (gen !== scanGen) { for (const t of s.getTracks()) t.stop(); return; }
     stream = s;
     const v = $("video");
