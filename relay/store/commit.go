@@ -1,8 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -126,8 +126,9 @@ func allRefused(batch []*request) bool {
 // as committed.
 func (s *Store) runTx(batch []*request) (meta, error) {
 	var m meta
+	var w *writer
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		w := newWriter(tx, s.age(), s)
+		w = newWriter(tx, s.age(), s)
 		for _, r := range batch {
 			r.fx = effects{}
 			if r.refusal != nil {
@@ -144,10 +145,12 @@ func (s *Store) runTx(batch []*request) (meta, error) {
 		m = w.meta
 		return w.err
 	})
-	if err == nil {
-		s.commits.Add(1)
+	if err != nil {
+		w.undoIDs()
+		return m, err
 	}
-	return m, err
+	s.commits.Add(1)
+	return m, nil
 }
 
 // finish publishes a transaction's outcome: counters, logs, OnStored, and
@@ -212,15 +215,21 @@ type writer struct {
 	fx  *effects      // of the request being run
 	err error
 
-	meta, meta0                                   meta
-	log, ids, tag, evict, tagBytes, auth, authAge *bbolt.Bucket
-	owed                                          map[string]*bbolt.Bucket
+	meta, meta0                              meta
+	log, tag, evict, tagBytes, auth, authAge *bbolt.Bucket
+	owed                                     map[string]*bbolt.Bucket
+	idUndo                                   []idChange // changes to s.ids, undone if the transaction fails
+}
+
+// idChange is one change the writer made to the id index.
+type idChange struct {
+	added       bool // else removed
+	prefix, seq uint64
 }
 
 func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 	w := &writer{s: s, tx: tx, age: age,
 		log:      tx.Bucket(bucketLog),
-		ids:      tx.Bucket(bucketID),
 		tag:      tx.Bucket(bucketTag),
 		evict:    tx.Bucket(bucketEvict),
 		tagBytes: tx.Bucket(bucketTagBytes),
@@ -229,8 +238,8 @@ func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 		owed:     map[string]*bbolt.Bucket{},
 	}
 	// Keys that only grow (seq, accepted number) fill pages fully when
-	// split; eviction keys mostly grow (by prio, expiry); the rest (id,
-	// tag) keep bbolt's default of half, which suits keys inserted in the
+	// split; eviction keys mostly grow (by prio, expiry); the rest (tag,
+	// auth) keep bbolt's default of half, which suits keys inserted in the
 	// middle (a higher fill there leaves many near-empty pages).
 	w.log.FillPercent = fillAppend
 	w.evict.FillPercent = fillEvict
@@ -287,10 +296,36 @@ func (w *writer) del(b *bbolt.Bucket, k []byte) {
 	}
 }
 
+// indexID enters the record of id under seq in the id index.
+func (w *writer) indexID(id codec.ID, seq uint64) {
+	w.s.ids.add(idPrefix(id), seq)
+	w.idUndo = append(w.idUndo, idChange{added: true, prefix: idPrefix(id), seq: seq})
+}
+
+// unindexID takes the record of id under seq out of the id index.
+func (w *writer) unindexID(id codec.ID, seq uint64) {
+	w.s.ids.remove(idPrefix(id), seq)
+	w.idUndo = append(w.idUndo, idChange{prefix: idPrefix(id), seq: seq})
+}
+
+// undoIDs reverts the id index to what it was before the transaction,
+// which did not commit.
+func (w *writer) undoIDs() {
+	for _, c := range slices.Backward(w.idUndo) {
+		if c.added {
+			w.s.ids.remove(c.prefix, c.seq)
+		} else {
+			w.s.ids.add(c.prefix, c.seq)
+		}
+	}
+	w.idUndo = nil
+}
+
 // lookup reads the record of id: its envelope or its tombstone. A corrupt
-// or dangling entry is a bbolt-level error: it aborts the transaction.
+// record or an index entry without one is a bbolt-level error: it aborts
+// the transaction.
 func (w *writer) lookup(id codec.ID) (record, bool) {
-	r, found, err := lookup(w.ids, w.log, id)
+	r, found, err := lookup(w.s.ids, w.log, id, true)
 	if err != nil && w.err == nil {
 		w.err = err
 	}
@@ -317,32 +352,6 @@ func (w *writer) addTagBytes(tag codec.Tag, delta int64) {
 		return
 	}
 	w.put(w.tagBytes, tag[:], u64(uint64(n)))
-}
-
-// lookup finds id's record through the id index. It is shared by the
-// writer and the read transactions. An id has at most one index entry
-// (Put replaces an old record); entries of other ids with the same prefix
-// are skipped by the id in their records.
-func lookup(ids, log *bbolt.Bucket, id codec.ID) (record, bool, error) {
-	prefix := id[:idPrefixBytes]
-	c := ids.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) != idPrefixBytes+seqBytes {
-			return record{}, false, fmt.Errorf("id index key %x", k)
-		}
-		seq := getU64Key(k[idPrefixBytes:])
-		r, found, err := recordAt(log, seq)
-		if err == nil && !found {
-			err = fmt.Errorf("id index key %x: no record %d", k, seq)
-		}
-		if err != nil {
-			return record{}, false, err
-		}
-		if r.id == id {
-			return r, true, nil
-		}
-	}
-	return record{}, false, nil
 }
 
 // recordAt reads the log record under seq.

@@ -26,7 +26,8 @@
 // and PutReceiptAsync queue without waiting and call done after the commit,
 // in queue order, so a caller can pipeline and still see outcomes in call
 // order. Reads (Get, Scan, ScanPrio, Pending, Seen) are bbolt read
-// transactions that never wait for the committer.
+// transactions that never wait for the committer; Get and Seen find an id
+// through an index in memory that Open builds from the log (idindex.go).
 //
 // # Bounds
 //
@@ -53,6 +54,6 @@
 // failed sweep or group commit. Error: a commit that failed (callers get
 // the error too). Debug: sweep results.
 //
-// The on-disk layout (format version 3, checked at Open) is in record.go; docs/store.md explains the design and
+// The on-disk layout (format version 4, checked at Open) is in record.go; docs/store.md explains the design and
 // the measurements behind it.
 package store

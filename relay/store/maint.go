@@ -118,7 +118,7 @@ func OpenSnapshot(path string) (*Snapshot, error) {
 	}
 	snap := &Snapshot{db: db}
 	err = db.View(func(tx *bbolt.Tx) error {
-		meta, err := checkFormat(tx)
+		meta, _, err := checkFormat(tx)
 		if err == nil {
 			snap.age = time.Duration(getU64(meta, metaAge))
 		}
@@ -157,17 +157,21 @@ func openError(path string, err error) error {
 	return fmt.Errorf("opening store %s: %w", path, err)
 }
 
-// checkFormat returns the meta bucket of a file of this build's format.
-func checkFormat(tx *bbolt.Tx) (*bbolt.Bucket, error) {
+// checkFormat returns the meta bucket and format version of a file this
+// build reads: its own format, or format 3, whose records and buckets are
+// this format's plus an id index that Open deletes (and that Check and
+// Each ignore).
+func checkFormat(tx *bbolt.Tx) (*bbolt.Bucket, uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
-		return nil, fmt.Errorf("%w: file has no format version", ErrFormat)
+		return nil, 0, fmt.Errorf("%w: file has no format version", ErrFormat)
 	}
-	if v := getU64(meta, metaSchema); v != schemaVersion {
-		return nil, fmt.Errorf("%w: file has format version %d, this build reads only %d (see docs/store.md)",
+	v := getU64(meta, metaSchema)
+	if v != schemaVersion && v != migratableVersion {
+		return nil, v, fmt.Errorf("%w: file has format version %d, this build reads only %d (see docs/store.md)",
 			ErrFormat, v, schemaVersion)
 	}
-	return meta, nil
+	return meta, v, nil
 }
 
 // each reads the log from its start, eachRecords records or scanChunk live
@@ -223,17 +227,15 @@ func has(b *bbolt.Bucket, key []byte) bool {
 // every entry points at a record that agrees with it.
 func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 	rep := Report{FileBytes: tx.Size(), Owed: map[string]int{}}
-	meta, err := checkFormat(tx)
+	meta, version, err := checkFormat(tx)
 	if err != nil {
 		return rep, err
 	}
-	rep.Format = schemaVersion
+	rep.Format = version
 	for err := range tx.Check() {
 		rep.problem("bbolt: %v", err)
 	}
-	names := [][]byte{bucketMeta, bucketLog, bucketID, bucketTag, bucketEvict,
-		bucketTagBytes, bucketOwed, bucketAuth, bucketAuthAge}
-	for _, name := range names {
+	for _, name := range buckets {
 		if tx.Bucket(name) == nil {
 			rep.problem("bucket %q missing", name)
 		}
@@ -241,12 +243,12 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 	if !rep.OK() {
 		return rep, nil // the rest would only find what these explain
 	}
-	log, ids, tag, evict := tx.Bucket(bucketLog), tx.Bucket(bucketID), tx.Bucket(bucketTag), tx.Bucket(bucketEvict)
+	log, tag, evict := tx.Bucket(bucketLog), tx.Bucket(bucketTag), tx.Bucket(bucketEvict)
 
 	// The log: the records, and from them the true counts.
 	lastSeq := getU64(meta, metaSeq)
 	tagBytes := map[codec.Tag]int64{}
-	records := 0
+	idSeqs := map[codec.ID]uint64{} // the id index's invariant: an id has one record
 	c := log.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != seqBytes {
@@ -258,13 +260,13 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 			rep.problem("log: %v", err)
 			continue
 		}
-		records++
 		if r.seq > lastSeq {
 			rep.problem("record %d is past the last seq handed out, %d", r.seq, lastSeq)
 		}
-		if !has(ids, idKey(r.id, r.seq)) {
-			rep.problem("record %d (id %s) missing from the id index", r.seq, r.id)
+		if other, dup := idSeqs[r.id]; dup {
+			rep.problem("records %d and %d have one id, %s", other, r.seq, r.id)
 		}
+		idSeqs[r.id] = r.seq
 		if !r.stored() {
 			rep.Seen++
 			continue
@@ -294,22 +296,6 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 
 	// The indexes, back to the log.
 	n := 0
-	c = ids.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		n++
-		if len(k) != idPrefixBytes+seqBytes {
-			rep.problem("id index key %x", k)
-			continue
-		}
-		r, found, err := recordAt(log, getU64Key(k[idPrefixBytes:]))
-		if err == nil && (!found || !bytes.Equal(r.id[:idPrefixBytes], k[:idPrefixBytes])) {
-			rep.problem("id index entry %x points at no record of that id", k)
-		}
-	}
-	if n != records {
-		rep.problem("id index has %d entries for %d records", n, records)
-	}
-	n = 0
 	c = tag.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		n++

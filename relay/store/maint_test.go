@@ -181,7 +181,11 @@ func TestCheckFindsDamage(t *testing.T) {
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		meta.Put(metaCount, u64(getU64(meta, metaCount)+1))
-		r, _, err := lookup(tx.Bucket(bucketID), tx.Bucket(bucketLog), live[0])
+		ids, err := loadIDIndex(tx.Bucket(bucketLog))
+		if err != nil {
+			return err
+		}
+		r, _, err := lookup(ids, tx.Bucket(bucketLog), live[0], true)
 		if err != nil {
 			return err
 		}

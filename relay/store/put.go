@@ -130,7 +130,7 @@ func (w *writer) store(id codec.ID, e *codec.Envelope, size int, from string, lo
 		r.flags |= flagLocal
 	}
 	w.put(w.log, u64(r.seq), r.marshal())
-	w.put(w.ids, idKey(id, r.seq), nil)
+	w.indexID(id, r.seq)
 	// Every stored envelope is in the tag index (per-tag eviction walks
 	// it); Scan returns only the local ones.
 	w.put(w.tag, tagKey(e.To, e.Prio, r.seq), tagValue(r.expiry))
@@ -161,7 +161,7 @@ func (w *writer) recordSeen(id codec.ID) {
 	w.meta.seq++
 	r := record{seenExp: ceilAge(w.age + w.s.opts.SeenRetention), id: id}
 	w.put(w.log, u64(w.meta.seq), r.marshal())
-	w.put(w.ids, idKey(id, w.meta.seq), nil)
+	w.indexID(id, w.meta.seq)
 }
 
 // forget removes an old record whose seen expiry has passed but that was
@@ -174,7 +174,7 @@ func (w *writer) forget(old record) {
 		w.fx.expired++
 	}
 	w.del(w.log, u64(old.seq))
-	w.del(w.ids, idKey(old.id, old.seq))
+	w.unindexID(old.id, old.seq)
 }
 
 // expunge removes the envelope under seq from every index and rewrites its

@@ -21,7 +21,7 @@ func (s *Store) Get(id codec.ID) (it Item, ok bool, err error) {
 	}
 	defer s.leave()
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		r, found, err := lookup(tx.Bucket(bucketID), tx.Bucket(bucketLog), id)
+		r, found, err := lookup(s.ids, tx.Bucket(bucketLog), id, false)
 		if found {
 			it, ok = r.item(s.age())
 		}
@@ -41,7 +41,7 @@ func (s *Store) Seen(id codec.ID) (bool, error) {
 	defer s.leave()
 	var seen bool
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		r, found, err := lookup(tx.Bucket(bucketID), tx.Bucket(bucketLog), id)
+		r, found, err := lookup(s.ids, tx.Bucket(bucketLog), id, false)
 		seen = found && r.seenExp > s.age()
 		return err
 	})

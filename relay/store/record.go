@@ -14,7 +14,6 @@ import (
 var (
 	bucketMeta     = []byte("meta")     // name → big-endian uint64 counter
 	bucketLog      = []byte("log")      // seq → record (an envelope, or a tombstone: a seen id only); appended
-	bucketID       = []byte("id")       // id[:8] ‖ seq → (empty): where an id's record is in bucketLog; the seen set
 	bucketTag      = []byte("tag")      // tag ‖ 255−prio ‖ seq → expiry; delivery and per-tag eviction order
 	bucketEvict    = []byte("evict")    // prio ‖ expiry ‖ seq → (empty); global eviction and expiry order
 	bucketTagBytes = []byte("tagbytes") // tag → stored bytes for that tag (absent when 0)
@@ -22,6 +21,10 @@ var (
 	bucketAuth     = []byte("auth")     // Ed25519 key → stamp ‖ accepted number
 	bucketAuthAge  = []byte("authage")  // accepted number → Ed25519 key; forgetting the oldest
 )
+
+// buckets are the top-level buckets of the current format.
+var buckets = [][]byte{bucketMeta, bucketLog, bucketTag, bucketEvict,
+	bucketTagBytes, bucketOwed, bucketAuth, bucketAuthAge}
 
 // Keys in bucketMeta.
 var (
@@ -44,7 +47,15 @@ var (
 //	   id[:8] ‖ seq ("id"); indexes point by seq; seen ids are tombstones
 //	   in the log, which is also the order of forgetting them (no
 //	   "seenexp"); owed lists are bitmaps of 256 seqs per key.
-const schemaVersion = 3
+//	4: no "id": the id index is built in memory from the log at Open.
+//	   Open turns a format 3 file into 4 by deleting "id".
+const schemaVersion = 4
+
+// migratableVersion is the one older format Open converts (3 → 4: delete
+// bucketFormat3ID); any other is refused.
+const migratableVersion = 3
+
+var bucketFormat3ID = []byte("id") // format 3's id index: id[:8] ‖ seq → (empty)
 
 // Record layout, the value in bucketLog under its seq. All integers
 // big-endian; ages are whole seconds of store age (uint32: 136 years). A
@@ -73,11 +84,12 @@ const (
 	flagStored = 1 << 0 // the record holds an envelope, not only a seen id
 	flagLocal  = 1 << 1 // the envelope is delivered to LinkLocal (Scan returns it)
 
+	recordIDOffset = 5
 	tombstoneBytes = 21
 	recordHeader   = 37
 	ageBytes       = 4 // an age in keys and records: uint32 seconds
 	seqBytes       = 8
-	idPrefixBytes  = 8 // of an id in the id index's keys
+	idPrefixBytes  = 8 // of an id, as the in-memory id index's key
 )
 
 // ageUnit is the resolution of ages on disk.
@@ -140,7 +152,7 @@ func unmarshalRecord(seq uint64, b []byte) (record, error) {
 	}
 	r.flags = b[0]
 	r.seenExp = readAge(b[1:])
-	r.id = codec.ID(b[5:21])
+	r.id = codec.ID(b[recordIDOffset:tombstoneBytes])
 	if !r.stored() {
 		return r, nil
 	}
@@ -202,17 +214,6 @@ func tagKey(tag codec.Tag, prio codec.Prio, seq uint64) []byte {
 	k := make([]byte, 0, codec.TagSize+1+seqBytes)
 	k = append(k, tag[:]...)
 	k = append(k, 255-byte(prio))
-	return binary.BigEndian.AppendUint64(k, seq)
-}
-
-// idKey is the id index's key: the first idPrefixBytes of the id, then the
-// seq of its record; the value is empty. A prefix rather than the whole id
-// saves 8 bytes an entry; ids that share one (2^32 tries to find a pair,
-// nothing an attacker gains but a record read) are told apart by the id in
-// their records.
-func idKey(id codec.ID, seq uint64) []byte {
-	k := make([]byte, 0, idPrefixBytes+seqBytes)
-	k = append(k, id[:idPrefixBytes]...)
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 

@@ -178,6 +178,8 @@ type Store struct {
 	linksMu sync.RWMutex    // guards links and opts.Links, which SetLinks replaces
 	links   map[string]bool // opts.Links as a set
 
+	ids *idIndex // every record's id → its seq; see idindex.go
+
 	ageBase  time.Duration // store age checkpointed in the file, read at Open
 	openedAt time.Duration // opts.Now() at Open
 
@@ -246,18 +248,28 @@ func boltOptions() *bbolt.Options {
 	}
 }
 
-// init creates the buckets, checks the schema and loads the counters.
+// init creates the buckets, checks the format (converting format 3),
+// indexes the ids and loads the counters.
 func (s *Store) init(tx *bbolt.Tx) error {
 	if meta := tx.Bucket(bucketMeta); meta != nil {
-		if v := getU64(meta, metaSchema); v != schemaVersion {
+		switch v := getU64(meta, metaSchema); v {
+		case schemaVersion:
+		case migratableVersion:
+			if err := tx.DeleteBucket(bucketFormat3ID); err != nil {
+				return fmt.Errorf("converting format %d to %d: %w", v, schemaVersion, err)
+			}
+			if err := meta.Put(metaSchema, u64(schemaVersion)); err != nil {
+				return err
+			}
+			s.log.Info("store converted", "from_format", v, "to_format", schemaVersion)
+		default:
 			return fmt.Errorf("%w: file has format version %d, this build reads only %d (see docs/store.md)",
 				ErrFormat, v, schemaVersion)
 		}
 	} else if tx.Bucket(bucketLog) != nil || tx.Bucket([]byte("env")) != nil {
 		return fmt.Errorf("%w: file has no format version", ErrFormat)
 	}
-	for _, name := range [][]byte{bucketMeta, bucketLog, bucketID, bucketTag, bucketEvict,
-		bucketTagBytes, bucketOwed, bucketAuth, bucketAuthAge} {
+	for _, name := range buckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("creating bucket %s: %w", name, err)
 		}
@@ -268,6 +280,11 @@ func (s *Store) init(tx *bbolt.Tx) error {
 			return err
 		}
 	}
+	ids, err := loadIDIndex(tx.Bucket(bucketLog))
+	if err != nil {
+		return fmt.Errorf("indexing ids: %w", err)
+	}
+	s.ids = ids
 	s.ageBase = time.Duration(getU64(meta, metaAge))
 	s.stats.Count = int(getU64(meta, metaCount))
 	s.stats.Bytes = int64(getU64(meta, metaBytes))

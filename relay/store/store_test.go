@@ -293,7 +293,7 @@ func TestSeenSurvivesDeleteAndExpires(t *testing.T) {
 	if _, err := s.Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countKeys(t, s, bucketLog) + countKeys(t, s, bucketID); n != 0 {
+	if n := countKeys(t, s, bucketLog) + s.ids.len(); n != 0 {
 		t.Errorf("%d seen entries left after the sweep", n)
 	}
 	mustPut(t, s, e, LinkLocal)
@@ -528,7 +528,7 @@ func TestSeenRetentionLowered(t *testing.T) {
 	if _, err := s.Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	if n := countKeys(t, s, bucketLog) + countKeys(t, s, bucketID); n != 0 {
+	if n := countKeys(t, s, bucketLog) + s.ids.len(); n != 0 {
 		t.Errorf("%d log and id entries left after every seen expiry passed", n)
 	}
 }
@@ -542,17 +542,26 @@ func TestIDPrefixShared(t *testing.T) {
 	b, c := a, a
 	b[15] ^= 1
 	c[15] ^= 2
-	// A seen-only record of b, as if b had arrived: same prefix as a.
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		r := record{seenExp: time.Hour, id: b}
-		if err := tx.Bucket(bucketLog).Put(u64(1000), r.marshal()); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketID).Put(idKey(b, 1000), nil)
-	})
+	// A seen-only record of b, as if b had arrived: same prefix as a. It is
+	// written into the log directly and indexed by the next Open.
+	path := s.opts.Path
+	s.Close()
+	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		r := record{seenExp: time.Hour, id: b}
+		if err := tx.Bucket(bucketMeta).Put(metaSeq, u64(1000)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketLog).Put(u64(1000), r.marshal())
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, Options{Path: path})
 	if it, ok, err := s.Get(a); err != nil || !ok || it.ID != a {
 		t.Errorf("Get(a) = %v, %v, %v", it.ID, ok, err)
 	}

@@ -86,7 +86,7 @@ func (w *writer) sweep(limit int) (expired int, more bool) {
 			w.expunge(f.seq)
 			expired++
 		}
-		w.del(w.ids, idKey(f.id, f.seq))
+		w.unindexID(f.id, f.seq)
 		w.del(w.log, u64(f.seq))
 	}
 	w.fx.expired += uint64(expired)
