@@ -150,6 +150,7 @@ func (s *Store) runTx(batch []*request) (meta, error) {
 		return m, err
 	}
 	s.commits.Add(1)
+	s.ids.maybeMerge()
 	return m, nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -30,14 +31,38 @@ import (
 // entry whose record is not committed yet, or miss one whose removal is not
 // committed yet; they read the record in their own transaction and take
 // what is there, as if they had looked a moment earlier or later.
+//
+// Most entries are in base, a sorted array of 16 bytes an entry with no
+// pointers (a Go map of the same entries takes 38 MB per million, and its
+// growth leaves as much again for the garbage collector). Changes since
+// the last merge are in added and removed; the committer merges them into
+// a new base after a commit once they reach 1/mergeFraction of it, so a
+// change costs O(mergeFraction) entries copied, amortized.
 type idIndex struct {
-	mu    sync.RWMutex        // guards first and more
-	first map[uint64]uint64   // prefix → seq of one record with that prefix
-	more  map[uint64][]uint64 // prefix → seqs of further records with it; almost always empty
+	mu        sync.RWMutex        // guards base, added, addedMore, removed
+	base      []idEntry           // sorted by prefix, then seq; never changed in place
+	added     map[uint64]uint64   // prefix → seq of a record indexed since the merge
+	addedMore map[uint64][]uint64 // prefix → seqs of further such records; almost always empty
+	removed   map[uint64]bool     // seqs of base entries removed since the merge
+	nAdded    int                 // entries in added and addedMore
 }
 
-func newIDIndex() *idIndex {
-	return &idIndex{first: map[uint64]uint64{}, more: map[uint64][]uint64{}}
+type idEntry struct{ prefix, seq uint64 }
+
+const (
+	mergeFraction = 16   // merge when changes reach 1/mergeFraction of base…
+	mergeMin      = 4096 // …and at least this many
+)
+
+func newIDIndex(base []idEntry) *idIndex {
+	x := &idIndex{base: base}
+	x.clearChanges()
+	return x
+}
+
+func (x *idIndex) clearChanges() {
+	x.added, x.addedMore, x.removed = map[uint64]uint64{}, map[uint64][]uint64{}, map[uint64]bool{}
+	x.nAdded = 0
 }
 
 func idPrefix(id codec.ID) uint64 { return binary.BigEndian.Uint64(id[:idPrefixBytes]) }
@@ -45,30 +70,38 @@ func idPrefix(id codec.ID) uint64 { return binary.BigEndian.Uint64(id[:idPrefixB
 func (x *idIndex) add(p, seq uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, taken := x.first[p]; !taken {
-		x.first[p] = seq
-		return
+	x.nAdded++
+	if _, taken := x.added[p]; taken {
+		x.addedMore[p] = append(x.addedMore[p], seq)
+	} else {
+		x.added[p] = seq
 	}
-	x.more[p] = append(x.more[p], seq)
 }
 
 func (x *idIndex) remove(p, seq uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	extra := x.more[p]
-	if x.first[p] == seq {
-		if len(extra) == 0 {
-			delete(x.first, p)
-			return
+	if first, ok := x.added[p]; ok && (first == seq || slices.Contains(x.addedMore[p], seq)) {
+		x.nAdded--
+		more := x.addedMore[p]
+		if first == seq {
+			if len(more) == 0 {
+				delete(x.added, p)
+				return
+			}
+			x.added[p], more = more[len(more)-1], more[:len(more)-1]
+		} else {
+			more = slices.DeleteFunc(more, func(s uint64) bool { return s == seq })
 		}
-		x.first[p], extra = extra[len(extra)-1], extra[:len(extra)-1]
-	} else if i := slices.Index(extra, seq); i >= 0 {
-		extra = slices.Delete(extra, i, i+1)
+		if len(more) == 0 {
+			delete(x.addedMore, p)
+		} else {
+			x.addedMore[p] = more
+		}
+		return
 	}
-	if len(extra) == 0 {
-		delete(x.more, p)
-	} else {
-		x.more[p] = extra
+	if _, found := slices.BinarySearchFunc(x.base, idEntry{p, seq}, cmpIDEntry); found {
+		x.removed[seq] = true
 	}
 }
 
@@ -76,9 +109,15 @@ func (x *idIndex) remove(p, seq uint64) {
 func (x *idIndex) seqs(p uint64, buf []uint64) []uint64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if seq, ok := x.first[p]; ok {
+	i, _ := slices.BinarySearchFunc(x.base, idEntry{p, 0}, cmpIDEntry)
+	for ; i < len(x.base) && x.base[i].prefix == p; i++ {
+		if !x.removed[x.base[i].seq] {
+			buf = append(buf, x.base[i].seq)
+		}
+	}
+	if seq, ok := x.added[p]; ok {
 		buf = append(buf, seq)
-		buf = append(buf, x.more[p]...)
+		buf = append(buf, x.addedMore[p]...)
 	}
 	return buf
 }
@@ -87,24 +126,68 @@ func (x *idIndex) seqs(p uint64, buf []uint64) []uint64 {
 func (x *idIndex) len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	n := len(x.first)
-	for _, extra := range x.more {
-		n += len(extra)
+	return len(x.base) - len(x.removed) + x.nAdded
+}
+
+// maybeMerge folds the changes into a new base once there are enough of
+// them. Only the committer calls it, between transactions: no one else
+// changes added and removed, so it reads them without the lock while
+// readers go on, and takes the lock only to swap.
+func (x *idIndex) maybeMerge() {
+	changes := x.nAdded + len(x.removed)
+	if changes < mergeMin || changes < len(x.base)/mergeFraction {
+		return
 	}
-	return n
+	fresh := make([]idEntry, 0, x.nAdded)
+	for p, seq := range x.added {
+		fresh = append(fresh, idEntry{p, seq})
+		for _, seq := range x.addedMore[p] {
+			fresh = append(fresh, idEntry{p, seq})
+		}
+	}
+	slices.SortFunc(fresh, cmpIDEntry)
+	merged := make([]idEntry, 0, len(x.base)-len(x.removed)+len(fresh))
+	old := x.base
+	for len(old) > 0 || len(fresh) > 0 {
+		switch {
+		case len(fresh) == 0 || len(old) > 0 && cmpIDEntry(old[0], fresh[0]) < 0:
+			if !x.removed[old[0].seq] {
+				merged = append(merged, old[0])
+			}
+			old = old[1:]
+		default:
+			merged = append(merged, fresh[0])
+			fresh = fresh[1:]
+		}
+	}
+	x.mu.Lock()
+	x.base = merged
+	x.clearChanges()
+	x.mu.Unlock()
+}
+
+func cmpIDEntry(a, b idEntry) int {
+	if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.seq, b.seq)
 }
 
 // loadIDIndex indexes every record of log.
 func loadIDIndex(log *bbolt.Bucket) (*idIndex, error) {
-	x := newIDIndex()
+	var base []idEntry
 	c := log.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != seqBytes || len(v) < tombstoneBytes {
 			return nil, fmt.Errorf("log entry %x: %d-byte record", k, len(v))
 		}
-		x.add(binary.BigEndian.Uint64(v[recordIDOffset:]), getU64Key(k))
+		base = append(base, idEntry{binary.BigEndian.Uint64(v[recordIDOffset:]), getU64Key(k)})
 	}
-	return x, nil
+	slices.SortFunc(base, cmpIDEntry)
+	if cap(base) > len(base)+len(base)/8 {
+		base = slices.Clone(base) // append's spare capacity: up to as much again
+	}
+	return newIDIndex(base), nil
 }
 
 // lookup finds id's record: through ids, read from log. A reader's log

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -13,25 +14,81 @@ import (
 
 // Records whose ids share a prefix are all found, whichever goes first.
 func TestIDIndexSharedPrefix(t *testing.T) {
-	x := newIDIndex()
-	x.add(7, 1)
-	x.add(7, 2)
-	x.add(7, 3)
-	x.add(8, 4)
-	if got := x.seqs(7, nil); !slices.Equal(slices.Sorted(slices.Values(got)), []uint64{1, 2, 3}) {
-		t.Fatalf("seqs(7) = %v, want 1 2 3", got)
+	x := newIDIndex([]idEntry{{7, 1}, {7, 2}, {9, 3}})
+	x.add(7, 4)
+	x.add(7, 5)
+	if got := sortedSeqs(x, 7); !slices.Equal(got, []uint64{1, 2, 4, 5}) {
+		t.Fatalf("seqs(7) = %v, want 1 2 4 5", got)
 	}
-	x.remove(7, 1) // the first: one of the others takes its place
-	x.remove(7, 3)
-	if got := x.seqs(7, nil); !slices.Equal(got, []uint64{2}) {
-		t.Errorf("seqs(7) after removing 1 and 3 = %v, want 2", got)
+	x.remove(7, 4) // the first added: another takes its place
+	x.remove(7, 1)
+	if got := sortedSeqs(x, 7); !slices.Equal(got, []uint64{2, 5}) {
+		t.Errorf("seqs(7) after removing 1 and 4 = %v, want 2 5", got)
 	}
 	x.remove(7, 2)
-	x.remove(7, 9) // not there: nothing changes
-	if got := x.seqs(7, nil); len(got) != 0 || x.len() != 1 || len(x.more) != 0 {
-		t.Errorf("seqs(7) = %v, len %d, more %v; want only 8's record left", got, x.len(), x.more)
+	x.remove(7, 5)
+	x.remove(7, 8) // not there: nothing changes
+	if got := x.seqs(7, nil); len(got) != 0 || x.len() != 1 || len(x.addedMore) != 0 {
+		t.Errorf("seqs(7) = %v, len %d, addedMore %v; want only 9's record left", got, x.len(), x.addedMore)
 	}
 }
+
+// The index answers as a map of prefix → seqs would, through adds,
+// removals, undone removals and merges, with prefixes shared often.
+func TestIDIndexAgainstMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := newIDIndex(nil)
+	want := map[uint64][]uint64{}
+	seqOf := map[uint64]uint64{} // live seq → prefix
+	var seq uint64
+	check := func(step int) {
+		t.Helper()
+		for p := range uint64(64) {
+			if got, w := sortedSeqs(x, p), slices.Sorted(slices.Values(want[p])); !slices.Equal(got, w) {
+				t.Fatalf("step %d: seqs(%d) = %v, want %v", step, p, got, w)
+			}
+		}
+		if x.len() != len(seqOf) {
+			t.Fatalf("step %d: len %d, want %d", step, x.len(), len(seqOf))
+		}
+	}
+	for step := range 50_000 {
+		switch r := rng.IntN(10); {
+		case r < 6 || len(seqOf) == 0:
+			seq++
+			p := rng.Uint64N(64)
+			x.add(p, seq)
+			want[p] = append(want[p], seq)
+			seqOf[seq] = p
+		default:
+			var victim uint64
+			for s := range seqOf { // a random live seq
+				victim = s
+				break
+			}
+			p := seqOf[victim]
+			x.remove(p, victim)
+			if r == 9 { // a failed commit's undo adds it again
+				x.add(p, victim)
+				break
+			}
+			want[p] = slices.DeleteFunc(want[p], func(s uint64) bool { return s == victim })
+			delete(seqOf, victim)
+		}
+		if step%97 == 0 {
+			x.maybeMerge()
+		}
+		if step%1000 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	if len(x.base) == 0 {
+		t.Error("nothing was ever merged: the test exercised too little")
+	}
+}
+
+func sortedSeqs(x *idIndex, p uint64) []uint64 { return slices.Sorted(slices.Values(x.seqs(p, nil))) }
 
 // A transaction that fails leaves the id index as it was, as it leaves the
 // file: a Put that did not commit is not a duplicate later.
