@@ -136,3 +136,24 @@ func fill(t testing.TB, s *Store, n, writers int, env func(i int) *codec.Envelop
 	}
 	wg.Wait()
 }
+
+// BenchmarkPutFullTag measures Puts into a tag at its quota, each evicting
+// the tag's envelope with least life (docs/store.md "Quota eviction"), from
+// 64 concurrent writers: a flood towards one recipient. fsync is off, so
+// what is compared is the commit's CPU, not the disk's.
+func BenchmarkPutFullTag(b *testing.B) {
+	const held, writers = 2000, 64
+	tag := tagOf(1)
+	s := openTest(b, Options{MaxTagBytes: held * unit})
+	s.db.NoSync = true
+	fill(b, s, held, writers, func(int) *codec.Envelope { return newEnv(tag, codec.PrioNormal, 3600) })
+	envs := make([]*codec.Envelope, b.N)
+	for i := range envs {
+		envs[i] = newEnv(tag, codec.PrioNormal, 3600)
+	}
+	evicted0 := s.Stats().Evicted
+	putTimed(b, s, envs, writers)
+	if ev := s.Stats().Evicted - evicted0; ev != uint64(b.N) {
+		b.Fatalf("%d evicted for %d Puts", ev, b.N)
+	}
+}

@@ -219,7 +219,8 @@ type writer struct {
 	meta, meta0                              meta
 	log, tag, evict, tagBytes, auth, authAge *bbolt.Bucket
 	owed                                     map[string]*bbolt.Bucket
-	idUndo                                   []idChange // changes to s.ids, undone if the transaction fails
+	idUndo                                   []idChange            // changes to s.ids, undone if the transaction fails
+	tagCursors                               map[string]*tagCursor // eviction windows read so far, by tag ‖ 255−prio
 }
 
 // idChange is one change the writer made to the id index.

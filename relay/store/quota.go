@@ -27,13 +27,16 @@ import (
 // order is the eviction index, prio ‖ expiry ‖ seq, so finding victims
 // there costs O(victims · log n).
 //
-// Per tag, "least life left" is taken within a window: the tag index
-// (tag ‖ 255−prio ‖ seq → expiry) is read in arrival order, tagWindow
-// entries of the lowest priority at a time, and each window is evicted in
-// expiry order before the next is read. A Put into a full tag so costs
-// O(tagWindow) however many envelopes the tag holds (format 2 read and
-// sorted all of the tag's lowest priority, up to ~160,000 entries, on every
-// such Put). The order differs from the exact one only when an envelope
+// Per tag, "least life left" is taken within a window: the oldest
+// tagWindow entries of the lowest priority in the tag index (tag ‖
+// 255−prio ‖ seq → expiry), in expiry order; an envelope evicted from it is
+// replaced by the next in arrival order. A transaction reads a tag's window
+// once (tagCursor) and keeps it up to date as it evicts, so a flood into a
+// full tag — one eviction per Put, dozens of Puts per commit — costs a
+// window read per commit and O(log tagWindow) per eviction, however many
+// envelopes the tag holds (format 2 read and sorted all of the tag's lowest
+// priority, up to ~160,000 entries, on every such Put; format 3 read the
+// window on every Put). The order differs from the exact one only when an envelope
 // more than tagWindow arrivals younger has less life left than every older
 // one — with the alike ttls of real traffic (clients send the default,
 // relays subtract hold time) arrival order is expiry order anyway. An exact
@@ -88,10 +91,21 @@ func (w *writer) planEvictions(tag codec.Tag, prio codec.Prio, size int) ([]vict
 	}
 	if need := w.tagBytesOf(tag) + int64(size) - o.MaxTagBytes; need > 0 {
 		for p := codec.PrioBulk; p <= prio && need > 0; p++ {
-			prefix := append(tag[:len(tag):len(tag)], 255-byte(p))
-			for from := prefix; from != nil && need > 0; {
-				var window []tagEntry
-				window, from = w.tagWindow(prefix, from)
+			tc := w.tagCursor(tag, p)
+			for _, e := range tc.window {
+				if need <= 0 {
+					break
+				}
+				need -= choose(e.seq, e.expiry, reasonQuotaTag)
+			}
+			// Rarely (an envelope larger than a window of small ones) the
+			// window is not enough: the following ones, a window at a time.
+			for from := tc.after; need > 0; {
+				window, last := w.tagWindowAfter(tc.prefix, from)
+				if len(window) == 0 {
+					break
+				}
+				from = last
 				for _, e := range window {
 					if need <= 0 {
 						break
@@ -127,21 +141,82 @@ type tagEntry struct {
 	seq    uint64
 }
 
-// tagWindow returns up to tagWindow entries of the tag index with prefix
-// (tag ‖ 255−prio) from key from on, least life left first, ties oldest
-// first (as in the eviction index); next is where the following window
-// starts, nil at the end.
-func (w *writer) tagWindow(prefix, from []byte) (window []tagEntry, next []byte) {
-	c := w.tag.Cursor()
-	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if len(window) == tagWindow {
-			next = bytes.Clone(k)
+func cmpTagEntry(a, b tagEntry) int {
+	if c := cmp.Compare(a.expiry, b.expiry); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.seq, b.seq)
+}
+
+// tagCursor is one tag and priority's eviction window in a transaction:
+// the oldest tagWindow envelopes still stored, least life left first, ties
+// oldest first (as in the eviction index).
+type tagCursor struct {
+	prefix []byte     // tag ‖ 255−prio
+	window []tagEntry // sorted by cmpTagEntry
+	after  []byte     // the last tag index key read: the window's next member comes after it
+}
+
+// tagCursor returns the window of tag at prio, read at the first call in
+// the transaction. At later calls, entries at its head whose envelopes are
+// gone (evicted by an earlier Put in this transaction) leave it, and it is
+// filled up again with the next entries in arrival order (including any
+// this transaction added). An envelope that left the window's middle
+// another way (a receipt in the same transaction) keeps its place until it
+// reaches the head: the window is then briefly smaller, never wrong, since
+// choose skips what is not stored.
+func (w *writer) tagCursor(tag codec.Tag, prio codec.Prio) *tagCursor {
+	prefix := append(tag[:len(tag):len(tag)], 255-byte(prio))
+	tc := w.tagCursors[string(prefix)]
+	if tc == nil {
+		tc = &tagCursor{prefix: prefix}
+		tc.window, tc.after = w.tagWindowAfter(prefix, prefix)
+		if w.tagCursors == nil {
+			w.tagCursors = map[string]*tagCursor{}
+		}
+		w.tagCursors[string(prefix)] = tc
+		return tc
+	}
+	for len(tc.window) > 0 {
+		if r, found := w.recordAt(tc.window[0].seq); found && r.stored() {
 			break
 		}
-		seq, exp := parseTagEntry(k, v)
-		window = append(window, tagEntry{exp, seq})
+		tc.window = tc.window[1:]
 	}
-	// Stable: entries come in seq order.
-	slices.SortStableFunc(window, func(a, b tagEntry) int { return cmp.Compare(a.expiry, b.expiry) })
-	return window, next
+	if len(tc.window) < tagWindow {
+		var more []tagEntry
+		more, tc.after = w.tagEntriesAfter(tc.prefix, tc.after, tagWindow-len(tc.window))
+		for _, e := range more {
+			i, _ := slices.BinarySearchFunc(tc.window, e, cmpTagEntry)
+			tc.window = slices.Insert(tc.window, i, e)
+		}
+	}
+	return tc
+}
+
+// tagWindowAfter returns up to tagWindow entries of the tag index with
+// prefix (tag ‖ 255−prio) after key after (from the prefix's start if
+// after is the prefix), sorted by cmpTagEntry, and the last key read.
+func (w *writer) tagWindowAfter(prefix, after []byte) (window []tagEntry, last []byte) {
+	window, last = w.tagEntriesAfter(prefix, after, tagWindow)
+	slices.SortFunc(window, cmpTagEntry)
+	return window, last
+}
+
+// tagEntriesAfter reads up to n entries with prefix after key after (or
+// from it, if it is the prefix itself), in index order, and the last key
+// read; after itself if there were none.
+func (w *writer) tagEntriesAfter(prefix, after []byte, n int) (entries []tagEntry, last []byte) {
+	c := w.tag.Cursor()
+	k, v := c.Seek(after)
+	if k != nil && bytes.Equal(k, after) && len(after) > len(prefix) {
+		k, v = c.Next()
+	}
+	last = after
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(entries) < n; k, v = c.Next() {
+		seq, exp := parseTagEntry(k, v)
+		entries = append(entries, tagEntry{exp, seq})
+		last = k
+	}
+	return entries, bytes.Clone(last)
 }

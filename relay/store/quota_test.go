@@ -151,3 +151,61 @@ func TestTagQuotaWindow(t *testing.T) {
 		t.Errorf("Stats = %+v, want Evicted 2, Count %d", st, n)
 	}
 }
+
+// Puts into a full tag in one transaction evict what the same Puts would in
+// transactions of their own: the window kept through the transaction
+// (tagCursor) slides as a fresh read would, also over envelopes the
+// transaction itself added.
+func TestTagQuotaWindowInOneCommit(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		quota, held, puts int
+	}{
+		{"beyond one window", 2*tagWindow + 5, 2*tagWindow + 5, tagWindow + 40},
+		{"window not full", 100, 90, 50},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tag := tagOf(1)
+			var held, puts []*codec.Envelope
+			for i := range c.held {
+				// Each younger envelope has less life left.
+				held = append(held, newEnv(tag, codec.PrioBulk, uint32(10_000-i)))
+			}
+			for i := range c.puts {
+				puts = append(puts, newEnv(tag, codec.PrioBulk, uint32(5_000-i)))
+			}
+			survivors := func(oneCommit bool) []codec.ID {
+				s := openTest(t, Options{MaxTagBytes: int64(c.quota) * unit})
+				for _, e := range held {
+					mustPut(t, s, e, LinkLocal)
+				}
+				if oneCommit {
+					err := s.submit(func(w *writer) error {
+						for _, e := range puts {
+							if err := w.store(e.ID(), e, len(e.Encode()), LinkLocal, true); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					for _, e := range puts {
+						mustPut(t, s, e, LinkLocal)
+					}
+				}
+				var ids []codec.ID
+				s.Scan(tag, func(it Item) bool { ids = append(ids, it.ID); return true })
+				if st := s.Stats(); st.Count != c.quota {
+					t.Errorf("one commit %v: %d stored, want the quota's %d", oneCommit, st.Count, c.quota)
+				}
+				return ids
+			}
+			if apart, together := survivors(false), survivors(true); !slices.Equal(apart, together) {
+				t.Errorf("one commit kept a different set than one commit per Put")
+			}
+		})
+	}
+}
