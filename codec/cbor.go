@@ -1,7 +1,9 @@
 package codec
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -73,6 +75,44 @@ func decodeStrict(data []byte, v wireValue) error {
 		return ErrNotCanonical
 	}
 	return nil
+}
+
+// CBOR major types (RFC 8949 §3.1), shifted into a head's first byte.
+const (
+	cborUint  = 0 << 5
+	cborBytes = 2 << 5
+	cborArray = 4 << 5
+)
+
+// appendHead appends the shortest CBOR head of major type major and
+// argument n (RFC 8949 §3 and §4.2.1: the deterministic encoding).
+func appendHead(b []byte, major byte, n uint64) []byte {
+	switch {
+	case n < 24:
+		return append(b, major|byte(n))
+	case n <= math.MaxUint8:
+		return append(b, major|24, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, major|25), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, major|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, major|27), n)
+}
+
+// headSize is len(appendHead(nil, major, n)) for any major type.
+func headSize(n uint64) int {
+	switch {
+	case n < 24:
+		return 1
+	case n <= math.MaxUint8:
+		return 2
+	case n <= math.MaxUint16:
+		return 3
+	case n <= math.MaxUint32:
+		return 5
+	}
+	return 9
 }
 
 func mustMarshal(v any) []byte {

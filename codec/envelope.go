@@ -117,20 +117,33 @@ func (e *Envelope) Encode() []byte {
 	})
 }
 
-// ID returns the envelope's id.
-func (e *Envelope) ID() ID {
-	b := mustMarshal([]any{uint64(Version), uint64(e.Kind), e.To[:], uint64(e.Prio), nonNil(e.Body)})
-	sum := sha256.Sum256(b)
-	var id ID
-	copy(id[:], sum[:IDSize])
-	return id
+// EncodedSize returns len(e.Encode()) without encoding.
+func (e *Envelope) EncodedSize() int {
+	return 1 + headSize(Version) + headSize(uint64(e.Kind)) + headSize(TagSize) + TagSize +
+		headSize(uint64(e.TTL)) + headSize(uint64(e.Prio)) + headSize(uint64(e.Hops)) +
+		headSize(uint64(len(e.Body))) + len(e.Body)
 }
 
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
+// ID returns the envelope's id: the first IDSize bytes of the SHA-256 of
+// the deterministic CBOR array [version, kind, to, prio, body]
+// (docs/protocol.md). The encoding is written straight into the hash, so
+// the body is not copied.
+func (e *Envelope) ID() ID {
+	var b [40]byte // the array up to the body's bytes: at most 1+1+2+9+2+9
+	pre := appendHead(b[:0], cborArray, 5)
+	pre = appendHead(pre, cborUint, Version)
+	pre = appendHead(pre, cborUint, uint64(e.Kind))
+	pre = appendHead(pre, cborBytes, TagSize)
+	pre = append(pre, e.To[:]...)
+	pre = appendHead(pre, cborUint, uint64(e.Prio))
+	pre = appendHead(pre, cborBytes, uint64(len(e.Body)))
+	h := sha256.New()
+	h.Write(pre)
+	h.Write(e.Body)
+	var sum [sha256.Size]byte
+	var id ID
+	copy(id[:], h.Sum(sum[:0]))
+	return id
 }
 
 // DecodeEnvelope decodes untrusted bytes into an envelope. It accepts only the

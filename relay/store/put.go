@@ -78,7 +78,7 @@ func (s *Store) admit(e *codec.Envelope) (*codec.Envelope, int, error) {
 	}
 	env := *e
 	env.TTL = min(env.TTL, uint32(s.opts.MaxTTL/time.Second))
-	size := len(env.Encode())
+	size := env.EncodedSize()
 	if size > s.opts.MaxEnvelopeBytes {
 		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, s.opts.MaxEnvelopeBytes)
 	}
