@@ -39,7 +39,7 @@ import (
 // a new base after a commit once they reach 1/mergeFraction of it, so a
 // change costs O(mergeFraction) entries copied, amortized.
 type idIndex struct {
-	mu        sync.RWMutex        // guards base, added, addedMore, removed
+	mu        sync.RWMutex        // guards base, added, addedMore, removed, nAdded
 	base      []idEntry           // sorted by prefix, then seq; never changed in place
 	added     map[uint64]uint64   // prefix → seq of a record indexed since the merge
 	addedMore map[uint64][]uint64 // prefix → seqs of further such records; almost always empty
