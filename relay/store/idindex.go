@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -17,10 +20,13 @@ import (
 // Every record in the log — envelope or tombstone — carries its id, and an
 // id has at most one record. Put, PutReceipt, Get and Seen find that record
 // through this index: the first idPrefixBytes of the id → the record's seq.
-// It is not in the file (format 4): ids are random, so as a bbolt bucket
-// every Put dirtied a 4 KiB page of its own, about half of what a commit
-// wrote (docs/store.md "The id index lives in memory"). Open rebuilds it
-// from the log, which it reads once.
+// It is not kept in the file as it changes (format 4): ids are random, so
+// as a bbolt bucket every Put dirtied a 4 KiB page of its own, about half
+// of what a commit wrote (docs/store.md "The id index lives in memory").
+// Close writes it whole into bucketIDSnap, and Open reads it from there and
+// deletes it in the same transaction, so a snapshot is only ever read by
+// the Open after the Close that wrote it; after a crash there is none, and
+// Open rebuilds the index from the log, which it then reads once.
 //
 // Ids that share a prefix (2^32 tries find a pair; an attacker gains one
 // more record read per lookup) are told apart by the id in their records.
@@ -138,6 +144,11 @@ func (x *idIndex) maybeMerge() {
 	if changes < mergeMin || changes < len(x.base)/mergeFraction {
 		return
 	}
+	x.merge()
+}
+
+// merge folds the changes into a new base. As maybeMerge, committer only.
+func (x *idIndex) merge() {
 	fresh := make([]idEntry, 0, x.nAdded)
 	for p, seq := range x.added {
 		fresh = append(fresh, idEntry{p, seq})
@@ -171,6 +182,96 @@ func cmpIDEntry(a, b idEntry) int {
 		return c
 	}
 	return cmp.Compare(a.seq, b.seq)
+}
+
+// idSnapChunk is how many entries one bucketIDSnap value holds: 4,000
+// bytes, so that a value and its key fill one 4 KiB page.
+const (
+	idEntryBytes = 16
+	idSnapChunk  = 250
+)
+
+// openIDIndex builds the id index for Open: from the snapshot the last
+// Close wrote, if there is a valid one, else from the log. Either way it
+// deletes the snapshot, in Open's transaction, so that no later Open
+// takes it after writes it does not hold. fromSnapshot says which.
+func openIDIndex(tx *bbolt.Tx, log *slog.Logger) (x *idIndex, fromSnapshot bool, err error) {
+	meta := tx.Bucket(bucketMeta)
+	if snap := tx.Bucket(bucketIDSnap); snap != nil {
+		base, err := readIDSnapshot(snap, getU64(meta, metaIDSnap), meta.Get(metaIDSnap) != nil)
+		if err := tx.DeleteBucket(bucketIDSnap); err != nil {
+			return nil, false, fmt.Errorf("dropping the id snapshot: %w", err)
+		}
+		if err == nil {
+			x = newIDIndex(base)
+		} else {
+			log.Warn("id snapshot not used; indexing the log", "err", err)
+		}
+	}
+	if meta.Get(metaIDSnap) != nil {
+		if err := meta.Delete(metaIDSnap); err != nil {
+			return nil, false, err
+		}
+	}
+	if x != nil {
+		return x, true, nil
+	}
+	x, err = loadIDIndex(tx.Bucket(bucketLog))
+	return x, false, err
+}
+
+// readIDSnapshot reads the entries of snap, which must be n entries in
+// increasing order when valid says the snapshot was completed.
+func readIDSnapshot(snap *bbolt.Bucket, n uint64, valid bool) ([]idEntry, error) {
+	if !valid {
+		return nil, errors.New("snapshot incomplete")
+	}
+	base := make([]idEntry, 0, n)
+	c := snap.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v)%idEntryBytes != 0 || len(v) > idSnapChunk*idEntryBytes || uint64(len(base)+len(v)/idEntryBytes) > n {
+			return nil, fmt.Errorf("snapshot chunk %x of %d bytes", k, len(v))
+		}
+		for ; len(v) > 0; v = v[idEntryBytes:] {
+			e := idEntry{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])}
+			if len(base) > 0 && cmpIDEntry(base[len(base)-1], e) >= 0 {
+				return nil, fmt.Errorf("snapshot out of order at entry %d", len(base))
+			}
+			base = append(base, e)
+		}
+	}
+	if uint64(len(base)) != n {
+		return nil, fmt.Errorf("snapshot holds %d entries, meta says %d", len(base), n)
+	}
+	return base, nil
+}
+
+// saveIDSnapshot writes the whole id index into bucketIDSnap for the next
+// Open. Close calls it in its last transaction.
+func (w *writer) saveIDSnapshot() {
+	x := w.s.ids
+	x.merge()
+	if w.tx.Bucket(bucketIDSnap) != nil { // Open deleted it; only a second Close could find one
+		if w.err = w.tx.DeleteBucket(bucketIDSnap); w.err != nil {
+			return
+		}
+	}
+	snap, err := w.tx.CreateBucket(bucketIDSnap)
+	if err != nil {
+		w.err = err
+		return
+	}
+	snap.FillPercent = fillAppend
+	buf := make([]byte, 0, idSnapChunk*idEntryBytes)
+	for i, chunk := 0, uint32(0); i < len(x.base); i, chunk = i+idSnapChunk, chunk+1 {
+		buf = buf[:0]
+		for _, e := range x.base[i:min(i+idSnapChunk, len(x.base))] {
+			buf = binary.BigEndian.AppendUint64(buf, e.prefix)
+			buf = binary.BigEndian.AppendUint64(buf, e.seq)
+		}
+		w.put(snap, binary.BigEndian.AppendUint32(nil, chunk), bytes.Clone(buf))
+	}
+	w.put(w.tx.Bucket(bucketMeta), metaIDSnap, u64(uint64(len(x.base))))
 }
 
 // loadIDIndex indexes every record of log.

@@ -178,3 +178,64 @@ func procStatus(field string) string {
 	}
 	return "?"
 }
+
+// TestOpenCold measures Open with the page cache dropped, as after a
+// reboot: with the id snapshot a clean Close leaves, and without it (as
+// after a crash, when Open reads the whole log). It reports the time and
+// the bytes read from storage (/proc/self/io read_bytes), which decide the
+// time on a slow SD card. It needs root (drop_caches) and runs only with
+// CAIRN_STORE_COLD set to the number of envelopes, e.g. 100000.
+func TestOpenCold(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("CAIRN_STORE_COLD"))
+	if n <= 0 {
+		t.Skip("set CAIRN_STORE_COLD=100000 (as root) to measure a cold Open")
+	}
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := openTest(t, Options{Path: path})
+	fill(t, s, n, 512, func(i int) *codec.Envelope {
+		return newEnv(tagOf2(i%memTags), codec.Prio(i%3), 7*24*3600)
+	})
+	s.Close()
+	fi, _ := os.Stat(path)
+	t.Logf("%d envelopes, file %.1f MiB", n, float64(fi.Size())/(1<<20))
+	for round := range 3 {
+		for _, withSnapshot := range []bool{true, false} {
+			cp := filepath.Join(t.TempDir(), "cold.db")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cp, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if !withSnapshot {
+				db, err := bbolt.Open(cp, 0o600, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Update(dropIDSnapshot); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			if err := exec.Command("sync").Run(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+				t.Skipf("dropping the page cache: %v (needs root)", err)
+			}
+			read0, t0 := procIO("read_bytes"), time.Now()
+			s, err := Open(Options{Path: cp, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			took, read := time.Since(t0), procIO("read_bytes")-read0
+			if s.idsFromSnapshot != withSnapshot {
+				t.Fatalf("snapshot %v, Open used one: %v", withSnapshot, s.idsFromSnapshot)
+			}
+			s.Close()
+			t.Logf("round %d, snapshot %-5v: Open %v, read %.1f MiB from storage", round+1, withSnapshot,
+				took.Round(100*time.Microsecond), float64(read)/(1<<20))
+		}
+	}
+}

@@ -20,6 +20,7 @@ var (
 	bucketOwed     = []byte("owed")     // link name → bucket of seq → (empty)
 	bucketAuth     = []byte("auth")     // Ed25519 key → stamp ‖ accepted number
 	bucketAuthAge  = []byte("authage")  // accepted number → Ed25519 key; forgetting the oldest
+	bucketIDSnap   = []byte("idsnap")   // chunk number → id index entries; only from a clean Close to the next Open
 )
 
 // buckets are the top-level buckets of the current format.
@@ -35,6 +36,7 @@ var (
 	metaBytes     = []byte("bytes")     // their encoded bytes
 	metaAuthSeq   = []byte("authseq")   // last accepted-stamp number
 	metaAuthCount = []byte("authcount") // keys in bucketAuth
+	metaIDSnap    = []byte("idsnap")    // entries in bucketIDSnap; present only while it is valid
 )
 
 // schemaVersion is the on-disk layout described in this file and in
@@ -47,7 +49,8 @@ var (
 //	   id[:8] ‖ seq ("id"); indexes point by seq; seen ids are tombstones
 //	   in the log, which is also the order of forgetting them (no
 //	   "seenexp"); owed lists are bitmaps of 256 seqs per key.
-//	4: no "id": the id index is built in memory from the log at Open.
+//	4: no "id": the id index is built in memory from the log at Open,
+//	   or read from "idsnap", which Close writes and Open deletes.
 //	   Open turns a format 3 file into 4 by deleting "id".
 const schemaVersion = 4
 

@@ -178,7 +178,8 @@ type Store struct {
 	linksMu sync.RWMutex    // guards links and opts.Links, which SetLinks replaces
 	links   map[string]bool // opts.Links as a set
 
-	ids *idIndex // every record's id → its seq; see idindex.go
+	ids             *idIndex // every record's id → its seq; see idindex.go
+	idsFromSnapshot bool     // Open read ids from the last Close's snapshot, not from the log
 
 	ageBase  time.Duration // store age checkpointed in the file, read at Open
 	openedAt time.Duration // opts.Now() at Open
@@ -280,11 +281,11 @@ func (s *Store) init(tx *bbolt.Tx) error {
 			return err
 		}
 	}
-	ids, err := loadIDIndex(tx.Bucket(bucketLog))
+	ids, fromSnapshot, err := openIDIndex(tx, s.log)
 	if err != nil {
 		return fmt.Errorf("indexing ids: %w", err)
 	}
-	s.ids = ids
+	s.ids, s.idsFromSnapshot = ids, fromSnapshot
 	s.ageBase = time.Duration(getU64(meta, metaAge))
 	s.stats.Count = int(getU64(meta, metaCount))
 	s.stats.Bytes = int64(getU64(meta, metaBytes))
@@ -356,8 +357,13 @@ func (s *Store) Close() error {
 	close(s.stopSweeper)
 	<-s.sweeperDone
 	s.ops.Wait()
-	// Every commit writes the age; an empty one is the final checkpoint.
-	err := s.submit(func(*writer) error { return nil })
+	// Every commit writes the age; the last one also the id index, for
+	// the next Open.
+	err := s.submit(func(w *writer) error { w.saveIDSnapshot(); return nil })
+	if err != nil { // a full disk, say: the age at least
+		s.log.Warn("id snapshot not written; the next Open indexes the log", "err", err)
+		err = s.submit(func(*writer) error { return nil })
+	}
 	close(s.reqs)
 	<-s.committerDone
 	if cerr := s.db.Close(); cerr != nil {
