@@ -157,3 +157,24 @@ func BenchmarkPutFullTag(b *testing.B) {
 		b.Fatalf("%d evicted for %d Puts", ev, b.N)
 	}
 }
+
+// BenchmarkIDIndexMerge measures one merge of the in-memory id index at
+// 1,000,000 entries with 1/mergeFraction of them changed (half added, half
+// removed): the committer's pause, once per that many Puts.
+func BenchmarkIDIndexMerge(b *testing.B) {
+	const n = 1_000_000
+	base := make([]idEntry, n)
+	for i := range base {
+		base[i] = idEntry{uint64(i) * 18_446_744_073_709, uint64(i + 1)}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		x := newIDIndex(base)
+		for i := range n / mergeFraction / 2 {
+			x.add(uint64(i)*7_919_000_000_011, uint64(n+i+1))
+			x.remove(base[i*2].prefix, base[i*2].seq)
+		}
+		b.StartTimer()
+		x.merge()
+	}
+}

@@ -49,7 +49,7 @@ type idIndex struct {
 	base      []idEntry           // sorted by prefix, then seq; never changed in place
 	added     map[uint64]uint64   // prefix → seq of a record indexed since the merge
 	addedMore map[uint64][]uint64 // prefix → seqs of further such records; almost always empty
-	removed   map[uint64]bool     // seqs of base entries removed since the merge
+	removed   map[uint64]uint64   // seq → prefix of base entries removed since the merge
 	nAdded    int                 // entries in added and addedMore
 }
 
@@ -67,7 +67,7 @@ func newIDIndex(base []idEntry) *idIndex {
 }
 
 func (x *idIndex) clearChanges() {
-	x.added, x.addedMore, x.removed = map[uint64]uint64{}, map[uint64][]uint64{}, map[uint64]bool{}
+	x.added, x.addedMore, x.removed = map[uint64]uint64{}, map[uint64][]uint64{}, map[uint64]uint64{}
 	x.nAdded = 0
 }
 
@@ -107,7 +107,7 @@ func (x *idIndex) remove(p, seq uint64) {
 		return
 	}
 	if _, found := slices.BinarySearchFunc(x.base, idEntry{p, seq}, cmpIDEntry); found {
-		x.removed[seq] = true
+		x.removed[seq] = p
 	}
 }
 
@@ -117,7 +117,7 @@ func (x *idIndex) seqs(p uint64, buf []uint64) []uint64 {
 	defer x.mu.RUnlock()
 	i, _ := slices.BinarySearchFunc(x.base, idEntry{p, 0}, cmpIDEntry)
 	for ; i < len(x.base) && x.base[i].prefix == p; i++ {
-		if !x.removed[x.base[i].seq] {
+		if _, gone := x.removed[x.base[i].seq]; !gone {
 			buf = append(buf, x.base[i].seq)
 		}
 	}
@@ -157,20 +157,36 @@ func (x *idIndex) merge() {
 		}
 	}
 	slices.SortFunc(fresh, cmpIDEntry)
-	merged := make([]idEntry, 0, len(x.base)-len(x.removed)+len(fresh))
-	old := x.base
-	for len(old) > 0 || len(fresh) > 0 {
-		switch {
-		case len(fresh) == 0 || len(old) > 0 && cmpIDEntry(old[0], fresh[0]) < 0:
-			if !x.removed[old[0].seq] {
-				merged = append(merged, old[0])
+	gone := make([]idEntry, 0, len(x.removed))
+	for seq, p := range x.removed {
+		gone = append(gone, idEntry{p, seq})
+	}
+	slices.SortFunc(gone, cmpIDEntry)
+	// One pass over base, copying the runs between changes whole.
+	merged := make([]idEntry, 0, len(x.base)-len(gone)+len(fresh))
+	old, i := x.base, 0
+	for len(fresh) > 0 || len(gone) > 0 {
+		removal := len(fresh) == 0 || len(gone) > 0 && cmpIDEntry(gone[0], fresh[0]) < 0
+		next := fresh
+		if removal {
+			next = gone
+		}
+		j := i
+		for j < len(old) && cmpIDEntry(old[j], next[0]) < 0 {
+			j++
+		}
+		merged, i = append(merged, old[i:j]...), j
+		if removal {
+			if i < len(old) && old[i] == gone[0] {
+				i++
 			}
-			old = old[1:]
-		default:
+			gone = gone[1:]
+		} else {
 			merged = append(merged, fresh[0])
 			fresh = fresh[1:]
 		}
 	}
+	merged = append(merged, old[i:]...)
 	x.mu.Lock()
 	x.base = merged
 	x.clearChanges()
