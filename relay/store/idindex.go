@@ -200,8 +200,9 @@ func cmpIDEntry(a, b idEntry) int {
 	return cmp.Compare(a.seq, b.seq)
 }
 
-// idSnapChunk is how many entries one bucketIDSnap value holds: 4,000
-// bytes, so that a value and its key fill one 4 KiB page.
+// In bucketIDSnap an entry is prefix ‖ seq, and a value holds
+// idSnapChunk of them: 4,000 bytes, so that a value and its key fill one
+// 4 KiB page.
 const (
 	idEntryBytes = 16
 	idSnapChunk  = 250
@@ -241,6 +242,9 @@ func openIDIndex(tx *bbolt.Tx, log *slog.Logger) (x *idIndex, fromSnapshot bool,
 func readIDSnapshot(snap *bbolt.Bucket, n uint64, valid bool) ([]idEntry, error) {
 	if !valid {
 		return nil, errors.New("snapshot incomplete")
+	}
+	if n > uint64(snap.Tx().Size())/idEntryBytes {
+		return nil, fmt.Errorf("snapshot of %d entries in a file of %d bytes", n, snap.Tx().Size())
 	}
 	base := make([]idEntry, 0, n)
 	c := snap.Cursor()

@@ -303,3 +303,27 @@ func TestIDSnapshotNotReusedAfterCrash(t *testing.T) {
 		t.Errorf("Put of the envelope written before the crash = %v, want ErrDuplicate", err)
 	}
 }
+
+// A snapshot that does not hold what meta says is not used: Open indexes
+// the log instead (and says so at Warn) and drops the snapshot.
+func TestIDSnapshotBadCount(t *testing.T) {
+	for _, n := range []uint64{1 << 62, 3} {
+		path, live := busyStore(t)
+		db, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaIDSnap, u64(n)) })
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := openTest(t, Options{Path: path, Links: []string{"uplink:0", "radio:0"}})
+		if s.idsFromSnapshot {
+			t.Errorf("meta says %d entries: Open used the snapshot", n)
+		}
+		if _, ok, err := s.Get(live[0]); err != nil || !ok {
+			t.Errorf("Get = %v, %v", ok, err)
+		}
+	}
+}
