@@ -141,6 +141,7 @@ func (s *Store) runTx(batch []*request) (meta, error) {
 				return w.err
 			}
 		}
+		w.flushTagBytes()
 		w.flushMeta()
 		m = w.meta
 		return w.err
@@ -221,6 +222,7 @@ type writer struct {
 	owed                                     map[string]*bbolt.Bucket
 	idUndo                                   []idChange            // changes to s.ids, undone if the transaction fails
 	tagCursors                               map[string]*tagCursor // eviction windows read so far, by tag ‖ 255−prio
+	tagBytesNow                              map[codec.Tag]int64   // byte counts changed in this transaction, written by flushTagBytes
 }
 
 // idChange is one change the writer made to the id index.
@@ -343,17 +345,35 @@ func (w *writer) recordAt(seq uint64) (record, bool) {
 	return r, found
 }
 
+// tagBytesOf is the bytes stored for tag as of this point in the
+// transaction.
 func (w *writer) tagBytesOf(tag codec.Tag) int64 {
+	if n, ok := w.tagBytesNow[tag]; ok {
+		return n
+	}
 	return int64(getU64(w.tagBytes, tag[:]))
 }
 
+// addTagBytes changes a tag's byte count. The counts are written once per
+// transaction (flushTagBytes), not once per Put: a commit of dozens of
+// envelopes for one tag would otherwise rewrite its entry dozens of times.
 func (w *writer) addTagBytes(tag codec.Tag, delta int64) {
-	n := w.tagBytesOf(tag) + delta
-	if n <= 0 {
-		w.del(w.tagBytes, tag[:])
-		return
+	if w.tagBytesNow == nil {
+		w.tagBytesNow = map[codec.Tag]int64{}
 	}
-	w.put(w.tagBytes, tag[:], u64(uint64(n)))
+	w.tagBytesNow[tag] = w.tagBytesOf(tag) + delta
+}
+
+// flushTagBytes writes the byte counts that changed; a tag with none left
+// loses its entry.
+func (w *writer) flushTagBytes() {
+	for tag, n := range w.tagBytesNow {
+		if n <= 0 {
+			w.del(w.tagBytes, tag[:])
+		} else {
+			w.put(w.tagBytes, tag[:], u64(uint64(n)))
+		}
+	}
 }
 
 // recordAt reads the log record under seq.
