@@ -33,15 +33,16 @@ import (
 // replaced by the next in arrival order. A transaction reads a tag's window
 // once (tagCursor) and keeps it up to date as it evicts, so a flood into a
 // full tag — one eviction per Put, dozens of Puts per commit — costs a
-// window read per commit and O(log tagWindow) per eviction, however many
+// window read per commit and a cursor seek per eviction, however many
 // envelopes the tag holds (format 2 read and sorted all of the tag's lowest
 // priority, up to ~160,000 entries, on every such Put; format 3 read the
-// window on every Put). The order differs from the exact one only when an envelope
-// more than tagWindow arrivals younger has less life left than every older
-// one — with the alike ttls of real traffic (clients send the default,
-// relays subtract hold time) arrival order is expiry order anyway. An exact
-// per-tag order would need its own index of random inserts, paid on every
-// Put in commit bytes and ~5 MiB per 100,000 envelopes.
+// window on every Put). The order differs from the exact one only when an
+// envelope more than tagWindow arrivals younger has less life left than
+// every older one — with the alike ttls of real traffic (clients send the
+// default, relays subtract hold time) arrival order is expiry order
+// anyway. An exact per-tag order would need its own index of random
+// inserts, paid on every Put in commit bytes and ~5 MiB per 100,000
+// envelopes.
 const tagWindow = 256
 
 // Eviction reasons, as logged.
