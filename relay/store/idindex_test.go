@@ -281,14 +281,7 @@ func TestIDSnapshotNotReusedAfterCrash(t *testing.T) {
 	path, _ := busyStore(t)
 	s := openTest(t, Options{Path: path, Links: []string{"uplink:0", "radio:0"}})
 	id := mustPut(t, s, newEnv(tagOf(7), codec.PrioNormal, 100), LinkLocal)
-	crashed := filepath.Join(t.TempDir(), "crashed.db")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(crashed, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	crashed := copyFile(t, path)
 	s.Close()
 
 	s = openTest(t, Options{Path: crashed, Links: []string{"uplink:0", "radio:0"}})
@@ -326,4 +319,19 @@ func TestIDSnapshotBadCount(t *testing.T) {
 			t.Errorf("Get = %v, %v", ok, err)
 		}
 	}
+}
+
+// copyFile copies the file at path into a new file in a test directory and
+// returns its path.
+func copyFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(cp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }

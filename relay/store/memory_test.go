@@ -200,14 +200,7 @@ func TestOpenCold(t *testing.T) {
 	t.Logf("%d envelopes, file %.1f MiB", n, float64(fi.Size())/(1<<20))
 	for round := range 3 {
 		for _, withSnapshot := range []bool{true, false} {
-			cp := filepath.Join(t.TempDir(), "cold.db")
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(cp, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			cp := copyFile(t, path)
 			if !withSnapshot {
 				db, err := bbolt.Open(cp, 0o600, nil)
 				if err != nil {
