@@ -235,11 +235,31 @@ try {
     const start = Date.now();
     // Cancel and scan again while the first start still waits for the
     // camera: the second tap must start a scan of its own (before, it was
-    // taken for a double tap and ignored).
+    // taken for a double tap and ignored). The camera refuses the first two
+    // opens, as a real one still held by the cancelled start can: the
+    // cancelled start's failure must not stop the new scan (before, it
+    // did), and the new scan tries again.
     await A.page.evaluate(() => {
+      const md = navigator.mediaDevices, real = md.getUserMedia.bind(md);
+      let calls = 0;
+      md.getUserMedia = (c) => {
+        if (++calls > 2) { md.getUserMedia = real; return real(c); }
+        return new Promise((_, reject) => setTimeout(() => reject(new DOMException("Could not start video source", "NotReadableError")), 300));
+      };
       for (const id of ["scan", "addcancel", "addbtn", "scan"]) document.getElementById(id).click();
     });
-    await A.page.waitForFunction(() => document.getElementById("ref").value !== "", null, { timeout: T });
+    await A.page.waitForFunction(() => document.getElementById("ref").value !== "", null, { timeout: T }).catch(async (e) => {
+      // What the page was doing, for a failure that does not come back.
+      const state = await A.page.evaluate(() => {
+        const v = document.getElementById("video"), src = v.srcObject;
+        return {
+          screen: [...document.querySelectorAll("section:not([hidden])")].map((el) => el.id),
+          scanmsg: document.getElementById("scanmsg").textContent, adderr: document.getElementById("adderr").textContent,
+          tracks: src ? src.getTracks().map((t) => t.readyState) : null, video: [v.videoWidth, v.videoHeight, v.readyState, v.paused],
+        };
+      });
+      throw new Error(`${e.message}; page: ${JSON.stringify(state)}`);
+    });
     metrics.scanMs = Date.now() - start;
     assert.equal(await A.page.inputValue("#ref"), card);
     await A.page.fill("#cname", "erin");

@@ -464,6 +464,22 @@ function workerReader() {
   });
 }
 
+// openCamera asks for the back camera. A camera that a cancelled scan has
+// just opened, or is still opening, can refuse a second open for a moment
+// (NotReadableError, AbortError: "could not start video source"), so those
+// are tried again, three times at most, 300 ms apart, while the scan is not
+// cancelled; a refused permission is not.
+async function openCamera(gen) {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    } catch (e) {
+      if (tries >= 3 || gen !== scanGen || (e.name !== "NotReadableError" && e.name !== "AbortError")) throw e;
+    }
+    await sleep(300);
+  }
+}
+
 $("scan").onclick = async () => {
   if (stream || startingGen === scanGen) return;
   $("adderr").textContent = "";
@@ -472,7 +488,7 @@ $("scan").onclick = async () => {
     startingGen = gen;
     let s;
     try {
-      s = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+      s = await openCamera(gen);
     } finally { if (startingGen === gen) startingGen = -1; }
     if (gen !== scanGen) { for (const t of s.getTracks()) t.stop(); return; }
     stream = s;
@@ -493,7 +509,9 @@ $("scan").onclick = async () => {
       await sleep(200);
     }
   } catch (e) {
-    if (e.message === "stopped") return;
+    // A cancelled scan ends quietly: a newer one may be running, and
+    // stopCamera here would stop it.
+    if (gen !== scanGen || e.message === "stopped") return;
     stopCamera();
     $("adderr").textContent = "Camera: " + e.message + " — paste the card instead.";
   }
