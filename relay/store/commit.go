@@ -147,7 +147,9 @@ func (s *Store) runTx(batch []*request) (meta, error) {
 		return w.err
 	})
 	if err != nil {
-		w.undoIDs()
+		if w != nil { // nil when the transaction could not even begin
+			w.undoIDs()
+		}
 		return m, err
 	}
 	s.commits.Add(1)

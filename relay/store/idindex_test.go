@@ -335,3 +335,18 @@ func copyFile(t testing.TB, path string) string {
 	}
 	return cp
 }
+
+// A transaction that cannot begin (the file closed under the store) fails
+// the Put with an error; there is nothing of the id index to undo.
+func TestCommitThatCannotBegin(t *testing.T) {
+	s := openTest(t, Options{})
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(newEnv(tagOf(1), codec.PrioNormal, 100), LinkLocal); err == nil {
+		t.Error("Put into a closed file succeeded")
+	}
+	if n := s.ids.len(); n != 0 {
+		t.Errorf("id index holds %d entries after a Put that failed", n)
+	}
+}
