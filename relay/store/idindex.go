@@ -214,15 +214,15 @@ const (
 // takes it after writes it does not hold. fromSnapshot says which.
 func openIDIndex(tx *bbolt.Tx, log *slog.Logger) (x *idIndex, fromSnapshot bool, err error) {
 	meta := tx.Bucket(bucketMeta)
-	if snap := tx.Bucket(bucketIDSnap); snap != nil {
-		base, err := readIDSnapshot(snap, getU64(meta, metaIDSnap), meta.Get(metaIDSnap) != nil)
+	if tx.Bucket(bucketIDSnap) != nil {
+		base, readErr := readIDSnapshot(tx)
 		if err := tx.DeleteBucket(bucketIDSnap); err != nil {
 			return nil, false, fmt.Errorf("dropping the id snapshot: %w", err)
 		}
-		if err == nil {
+		if readErr == nil {
 			x = newIDIndex(base)
 		} else {
-			log.Warn("id snapshot not used; indexing the log", "err", err)
+			log.Warn("id snapshot not used; indexing the log", "err", readErr)
 		}
 	}
 	if meta.Get(metaIDSnap) != nil {
@@ -237,14 +237,17 @@ func openIDIndex(tx *bbolt.Tx, log *slog.Logger) (x *idIndex, fromSnapshot bool,
 	return x, false, err
 }
 
-// readIDSnapshot reads the entries of snap, which must be n entries in
-// increasing order when valid says the snapshot was completed.
-func readIDSnapshot(snap *bbolt.Bucket, n uint64, valid bool) ([]idEntry, error) {
-	if !valid {
+// readIDSnapshot reads the entries of bucketIDSnap, which must be as many
+// as meta's count says, in increasing order; without the count the
+// snapshot was not completed.
+func readIDSnapshot(tx *bbolt.Tx) ([]idEntry, error) {
+	snap, meta := tx.Bucket(bucketIDSnap), tx.Bucket(bucketMeta)
+	if meta.Get(metaIDSnap) == nil {
 		return nil, errors.New("snapshot incomplete")
 	}
-	if n > uint64(snap.Tx().Size())/idEntryBytes {
-		return nil, fmt.Errorf("snapshot of %d entries in a file of %d bytes", n, snap.Tx().Size())
+	n := getU64(meta, metaIDSnap)
+	if n > uint64(tx.Size())/idEntryBytes {
+		return nil, fmt.Errorf("snapshot of %d entries in a file of %d bytes", n, tx.Size())
 	}
 	base := make([]idEntry, 0, n)
 	c := snap.Cursor()

@@ -170,13 +170,11 @@ func (w *writer) tagCursor(tag codec.Tag, prio codec.Prio) *tagCursor {
 	prefix := append(tag[:len(tag):len(tag)], 255-byte(prio))
 	tc := w.tagCursors[string(prefix)]
 	if tc == nil {
-		tc = &tagCursor{prefix: prefix}
-		tc.window, tc.after = w.tagWindowAfter(prefix, prefix)
+		tc = &tagCursor{prefix: prefix, after: prefix}
 		if w.tagCursors == nil {
 			w.tagCursors = map[string]*tagCursor{}
 		}
 		w.tagCursors[string(prefix)] = tc
-		return tc
 	}
 	for len(tc.window) > 0 {
 		if r, found := w.recordAt(tc.window[0].seq); found && r.stored() {
@@ -187,7 +185,7 @@ func (w *writer) tagCursor(tag codec.Tag, prio codec.Prio) *tagCursor {
 	if len(tc.window) < tagWindow {
 		var more []tagEntry
 		more, tc.after = w.tagEntriesAfter(tc.prefix, tc.after, tagWindow-len(tc.window))
-		for _, e := range more {
+		for _, e := range more { // in arrival order, which alike ttls make expiry order: appends
 			i, _ := slices.BinarySearchFunc(tc.window, e, cmpTagEntry)
 			tc.window = slices.Insert(tc.window, i, e)
 		}

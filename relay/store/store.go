@@ -252,10 +252,12 @@ func boltOptions() *bbolt.Options {
 // init creates the buckets, checks the format (converting format 3),
 // indexes the ids and loads the counters.
 func (s *Store) init(tx *bbolt.Tx) error {
-	if meta := tx.Bucket(bucketMeta); meta != nil {
-		switch v := getU64(meta, metaSchema); v {
-		case schemaVersion:
-		case migratableVersion:
+	if tx.Bucket(bucketMeta) != nil {
+		meta, v, err := checkFormat(tx)
+		if err != nil {
+			return err
+		}
+		if v == migratableVersion {
 			if err := tx.DeleteBucket(bucketFormat3ID); err != nil {
 				return fmt.Errorf("converting format %d to %d: %w", v, schemaVersion, err)
 			}
@@ -263,9 +265,6 @@ func (s *Store) init(tx *bbolt.Tx) error {
 				return err
 			}
 			s.log.Info("store converted", "from_format", v, "to_format", schemaVersion)
-		default:
-			return fmt.Errorf("%w: file has format version %d, this build reads only %d (see docs/store.md)",
-				ErrFormat, v, schemaVersion)
 		}
 	} else if tx.Bucket(bucketLog) != nil || tx.Bucket([]byte("env")) != nil {
 		return fmt.Errorf("%w: file has no format version", ErrFormat)
