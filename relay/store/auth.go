@@ -14,7 +14,7 @@ import (
 // greater than the last one accepted for that key, kept on disk. bucketAuth
 // maps key → last stamp ‖ accepted number; bucketAuthAge maps accepted
 // number → key, so that past MaxAuthKeys keys the one accepted longest ago
-// is forgotten (logged at Info, counted in Stats.AuthForgotten). A
+// is forgotten (logged, summarized, at Info; counted in Stats.AuthForgotten). A
 // forgotten key's next token is accepted whatever its stamp, so an old token
 // of that key could be replayed once: the bound trades that for memory.
 

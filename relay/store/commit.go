@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -51,8 +52,8 @@ type effects struct {
 	stored, duplicates, evicted, expired, deleted, refused, authForgotten, forwarded uint64
 
 	newItems  []Item   // for Options.OnStored
-	evictions []victim // logged at Info
-	forgotten [][]byte // auth keys forgotten, logged at Info
+	evictions []victim // logged through Store.floods
+	forgotten [][]byte // auth keys forgotten, logged through Store.floods
 	notKept   []codec.ID
 }
 
@@ -188,14 +189,20 @@ func (s *Store) finish(batch []*request, m meta, err error) {
 	s.statsMu.Unlock()
 	for _, r := range batch {
 		for _, v := range r.fx.evictions {
-			s.log.Info("envelope evicted", "id", v.id, "tag", v.tag, "prio", v.prio, "reason", v.reason)
+			s.floods.event(slog.LevelInfo, "envelope evicted", "envelopes evicted", v.reason,
+				slog.Any("id", v.id), slog.Any("tag", v.tag), slog.Any("prio", v.prio))
 		}
 		for _, k := range r.fx.forgotten {
-			s.log.Info("auth key forgotten", "key", codec.FormatDIDKey(k), "reason", "max_auth_keys")
+			s.floods.event(slog.LevelInfo, "auth key forgotten", "auth keys forgotten", "max_auth_keys",
+				slog.String("key", codec.FormatDIDKey(k)))
 		}
 		for _, id := range r.fx.notKept {
-			s.log.Warn("receipt not kept for links", "id", id, "reason", "quota")
+			s.floods.event(slog.LevelWarn, "receipt not kept for links", "receipts not kept for links", "quota",
+				slog.Any("id", id))
 		}
+	}
+	s.floods.flush(false) // before any caller returns: what it caused is logged
+	for _, r := range batch {
 		if s.opts.OnStored != nil {
 			for _, it := range r.fx.newItems {
 				s.opts.OnStored(it)

@@ -49,10 +49,13 @@
 //
 // # Logging
 //
-// Info: an envelope evicted by quota, an auth key forgotten, a link's owed
-// list dropped at Open. Warn: a receipt's onward copy dropped for quota, a
+// Info: envelopes evicted by quota, auth keys forgotten, a link's owed
+// list dropped at Open. Warn: receipts' onward copies dropped for quota, a
 // failed sweep or group commit. Error: a commit that failed (callers get
-// the error too). Debug: sweep results.
+// the error too). Debug: sweep results, and each eviction, forgotten key
+// and dropped copy: at Info and Warn those are summarized, at most one line
+// per kind every 10 s with a count (floodlog.go), because a client can
+// cause one per request.
 //
 // The on-disk layout (format version 4, checked at Open) is in record.go; docs/store.md explains the design and
 // the measurements behind it.

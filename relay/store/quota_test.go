@@ -17,7 +17,7 @@ var unit = int64(len(newEnv(codec.Tag{}, 0, 1000).Encode()))
 
 func TestQuotaEvictionOrder(t *testing.T) {
 	var logs bytes.Buffer
-	s := openTest(t, Options{MaxTotalBytes: 5 * unit, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := openTest(t, Options{MaxTotalBytes: 5 * unit, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	put := func(tag byte, p codec.Prio, ttl uint32) codec.ID {
 		return mustPut(t, s, newEnv(tagOf(tag), p, ttl), LinkLocal)
 	}
@@ -70,17 +70,37 @@ func TestQuotaEvictionOrder(t *testing.T) {
 	if st := s.Stats(); st.Evicted != 4 || st.Count != 5 || st.Bytes != 5*unit {
 		t.Errorf("Stats = %+v, want Evicted 4, Count 5, Bytes %d", st, 5*unit)
 	}
-	if n := strings.Count(logs.String(), `msg="envelope evicted"`); n != 4 {
-		t.Errorf("logged %d evictions, want 4:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), `level=DEBUG msg="envelope evicted"`); n != 4 {
+		t.Errorf("logged %d evictions at Debug, want 4:\n%s", n, logs.String())
 	}
 	if !strings.Contains(logs.String(), "reason=quota_total") || !strings.Contains(logs.String(), "id="+b2.String()) {
 		t.Errorf("eviction log lacks reason or id:\n%s", logs.String())
 	}
+	// At Info: the first eviction at once, the other three in one line
+	// when the store closes (all within floodLogInterval).
+	s.Close()
+	if got, want := infoLines(logs.String(), "envelopes evicted"), []string{
+		"reason=quota_total count=1 last_id=" + b2.String(),
+		"reason=quota_total count=3 last_id=" + x.String(),
+	}; !slices.EqualFunc(got, want, strings.HasPrefix) {
+		t.Errorf("Info lines %q, want prefixes %q", got, want)
+	}
+}
+
+// infoLines returns the attributes after msg of each Info line with msg.
+func infoLines(logs, msg string) []string {
+	var out []string
+	for line := range strings.Lines(logs) {
+		if rest, ok := strings.CutPrefix(line[strings.Index(line, "level="):], `level=INFO msg="`+msg+`" `); ok {
+			out = append(out, strings.TrimSpace(rest))
+		}
+	}
+	return out
 }
 
 func TestTagQuota(t *testing.T) {
 	var logs bytes.Buffer
-	s := openTest(t, Options{MaxTagBytes: 3 * unit, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := openTest(t, Options{MaxTagBytes: 3 * unit, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	a, b := tagOf(1), tagOf(2)
 	other := mustPut(t, s, newEnv(b, codec.PrioBulk, 300), LinkLocal) // least life in the store
 	a1 := mustPut(t, s, newEnv(a, codec.PrioBulk, 1000), LinkLocal)

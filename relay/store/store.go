@@ -174,6 +174,9 @@ type Store struct {
 	opts Options
 	db   *bbolt.DB
 	log  *slog.Logger
+	// floods summarizes evictions and other per-request events; used by the
+	// committer only (finish), and by Close once the committer has stopped.
+	floods *floodLog
 
 	linksMu sync.RWMutex    // guards links and opts.Links, which SetLinks replaces
 	links   map[string]bool // opts.Links as a set
@@ -215,6 +218,7 @@ func Open(opts Options) (*Store, error) {
 		opts:          opts,
 		db:            db,
 		log:           opts.Logger,
+		floods:        newFloodLog(opts.Logger, opts.Now),
 		links:         map[string]bool{},
 		openedAt:      opts.Now(),
 		reqs:          make(chan *request, maxBatch),
@@ -365,6 +369,7 @@ func (s *Store) Close() error {
 	}
 	close(s.reqs)
 	<-s.committerDone
+	s.floods.flush(true)
 	if cerr := s.db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
 	}
