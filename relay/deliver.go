@@ -38,7 +38,7 @@ type deliverer struct {
 	inflight map[uint16]struct{}
 	nextID   uint16
 
-	sent [codec.PrioUrgent + 1]uint64 // highest Seq sent, per priority; owned by run
+	sent store.Marks // highest Seq sent, per priority; owned by run
 }
 
 func newDeliverer(s *session, qos byte) *deliverer {
@@ -126,21 +126,11 @@ func (d *deliverer) run() {
 	}
 }
 
-// next returns up to window envelopes not yet sent, in delivery order. Each
-// priority is read from just past the last one sent, so the cost follows
-// what is new, not what the inbox holds.
+// next returns up to a window of envelopes not yet sent, in delivery order.
+// Each priority is read from just past the last one sent, so the cost
+// follows what is new, not what the inbox holds.
 func (d *deliverer) next() ([]store.Item, error) {
-	var batch []store.Item
-	for p := codec.PrioUrgent; len(batch) < d.window; p-- {
-		err := d.s.r.store.ScanPrio(d.tag, p, d.sent[p], func(it store.Item) bool {
-			batch = append(batch, it)
-			return len(batch) < d.window
-		})
-		if err != nil || p == codec.PrioBulk {
-			return batch, err
-		}
-	}
-	return batch, nil
+	return d.s.r.store.Unsent(d.tag, d.sent, d.window)
 }
 
 // acquire waits for a free window slot and returns how many of want may

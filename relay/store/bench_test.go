@@ -80,7 +80,7 @@ func BenchmarkScan(b *testing.B) {
 // BenchmarkScanTail measures what a deliverer pays per batch: reading the
 // newest 32 envelopes of a tag holding 10,000 (one priority), knowing the
 // highest Seq already sent. Scan must walk the tag from the start and skip;
-// ScanPrio seeks.
+// Unsent seeks.
 func BenchmarkScanTail(b *testing.B) {
 	const n, window = 10_000, 32
 	s := openTest(b, Options{})
@@ -109,11 +109,11 @@ func BenchmarkScanTail(b *testing.B) {
 			read(b, got)
 		}
 	})
-	b.Run("ScanPrio", func(b *testing.B) {
+	b.Run("Unsent", func(b *testing.B) {
+		sent := Marks{^uint64(0), mark, ^uint64(0)}
 		for b.Loop() {
-			got := 0
-			s.ScanPrio(tag, codec.PrioNormal, mark, func(Item) bool { got++; return got < window })
-			read(b, got)
+			items, _ := s.Unsent(tag, sent, window)
+			read(b, len(items))
 		}
 	})
 }

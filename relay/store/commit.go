@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -228,6 +229,7 @@ type writer struct {
 
 	meta, meta0                              meta
 	log, tag, evict, tagBytes, auth, authAge *bbolt.Bucket
+	logCursor                                *bbolt.Cursor // for reads by seq; repositioned by every read
 	owed                                     map[string]*bbolt.Bucket
 	idUndo                                   []idChange            // changes to s.ids, undone if the transaction fails
 	tagCursors                               map[string]*tagCursor // eviction windows read so far, by tag ‖ 255−prio
@@ -250,6 +252,7 @@ func newWriter(tx *bbolt.Tx, age time.Duration, s *Store) *writer {
 		authAge:  tx.Bucket(bucketAuthAge),
 		owed:     map[string]*bbolt.Bucket{},
 	}
+	w.logCursor = w.log.Cursor()
 	// Keys that only grow (seq, accepted number) fill pages fully when
 	// split; eviction keys mostly grow (by prio, expiry); the rest (tag,
 	// auth) keep bbolt's default of half, which suits keys inserted in the
@@ -338,7 +341,7 @@ func (w *writer) undoIDs() {
 // record or an index entry without one is a bbolt-level error: it aborts
 // the transaction.
 func (w *writer) lookup(id codec.ID) (record, bool) {
-	r, found, err := lookup(w.s.ids, w.log, id, true)
+	r, found, err := lookup(w.s.ids, w.logCursor, id, true)
 	if err != nil && w.err == nil {
 		w.err = err
 	}
@@ -347,7 +350,7 @@ func (w *writer) lookup(id codec.ID) (record, bool) {
 
 // recordAt reads the record under seq.
 func (w *writer) recordAt(seq uint64) (record, bool) {
-	r, found, err := recordAt(w.log, seq)
+	r, found, err := recordAt(w.logCursor, seq)
 	if err != nil && w.err == nil {
 		w.err = err
 	}
@@ -386,9 +389,14 @@ func (w *writer) flushTagBytes() {
 }
 
 // recordAt reads the log record under seq.
-func recordAt(log *bbolt.Bucket, seq uint64) (record, bool, error) {
-	v := log.Get(u64(seq))
-	if v == nil {
+//
+// It reads through a cursor of the log bucket, not Bucket.Get: Get makes a
+// cursor per call, which allocates as it descends; a cursor kept for many
+// reads allocates once.
+func recordAt(log *bbolt.Cursor, seq uint64) (record, bool, error) {
+	key := u64(seq)
+	k, v := log.Seek(key)
+	if !bytes.Equal(k, key) || v == nil {
 		return record{}, false, nil
 	}
 	r, err := unmarshalRecord(seq, v)

@@ -111,7 +111,7 @@ func countStored(t *testing.T, s *Store) int {
 			if err != nil {
 				return err
 			}
-			if _, found, err := lookup(s.ids, log, r.id, true); err != nil || !found {
+			if _, found, err := lookup(s.ids, log.Cursor(), r.id, true); err != nil || !found {
 				return fmt.Errorf("record %d: id %s not indexed to it: %v", r.seq, r.id, err)
 			}
 			if r.stored() {

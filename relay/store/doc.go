@@ -25,7 +25,7 @@
 // most 1,024 requests per commit, no added delay; see commit.go). PutAsync
 // and PutReceiptAsync queue without waiting and call done after the commit,
 // in queue order, so a caller can pipeline and still see outcomes in call
-// order. Reads (Get, Scan, ScanPrio, Pending, Seen) are bbolt read
+// order. Reads (Get, Scan, Unsent, Pending, Seen) are bbolt read
 // transactions that never wait for the committer; Get and Seen find an id
 // through an index in memory that Open builds from the log (idindex.go).
 //

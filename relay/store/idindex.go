@@ -317,7 +317,7 @@ func loadIDIndex(log *bbolt.Bucket) (*idIndex, error) {
 // lookup finds id's record: through ids, read from log. A reader's log
 // may not have a record the index names (see idIndex); the writer's
 // always has, so strict makes that an error there.
-func lookup(ids *idIndex, log *bbolt.Bucket, id codec.ID, strict bool) (record, bool, error) {
+func lookup(ids *idIndex, log *bbolt.Cursor, id codec.ID, strict bool) (record, bool, error) {
 	var buf [2]uint64
 	for _, seq := range ids.seqs(idPrefix(id), buf[:0]) {
 		r, found, err := recordAt(log, seq)

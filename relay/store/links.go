@@ -35,7 +35,7 @@ func (s *Store) Pending(link string, afterSeq uint64, limit int) ([]Item, error)
 		return nil, nil
 	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		log := tx.Bucket(bucketLog)
+		log := tx.Bucket(bucketLog).Cursor()
 		now := s.age()
 		return eachOwed(tx.Bucket(bucketOwed).Bucket([]byte(link)), afterSeq, func(seq uint64) (bool, error) {
 			r, found, err := recordAt(log, seq)

@@ -244,6 +244,7 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 		return rep, nil // the rest would only find what these explain
 	}
 	log, tag, evict := tx.Bucket(bucketLog), tx.Bucket(bucketTag), tx.Bucket(bucketEvict)
+	logc := log.Cursor() // for reads by seq
 
 	// The log: the records, and from them the true counts.
 	lastSeq := getU64(meta, metaSeq)
@@ -314,7 +315,7 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 			continue
 		}
 		seq, _ := parseTagEntry(k, v)
-		r, found, err := recordAt(log, seq)
+		r, found, err := recordAt(logc, seq)
 		if err == nil && (!found || !r.stored() || !bytes.Equal(r.to[:], k[:codec.TagSize]) || 255-byte(r.prio) != k[codec.TagSize]) {
 			rep.problem("tag index entry %x points at no envelope of that tag and prio", k)
 		}
@@ -331,7 +332,7 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 			continue
 		}
 		prio, expiry, seq := parseEvictKey(k)
-		r, found, err := recordAt(log, seq)
+		r, found, err := recordAt(logc, seq)
 		if err == nil && (!found || !r.stored() || r.prio != prio || r.expiry != expiry) {
 			rep.problem("eviction index entry %x points at no envelope of that prio and expiry", k)
 		}
@@ -377,7 +378,7 @@ func check(tx *bbolt.Tx, now time.Duration) (Report, error) {
 		count := 0
 		err := eachOwed(owed.Bucket([]byte(l)), 0, func(seq uint64) (bool, error) {
 			count++
-			if r, found, err := recordAt(log, seq); err == nil && (!found || !r.stored()) {
+			if r, found, err := recordAt(logc, seq); err == nil && (!found || !r.stored()) {
 				rep.problem("link %s owes seq %d, which holds no envelope", l, seq)
 			}
 			return true, nil

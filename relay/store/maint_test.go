@@ -185,7 +185,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		r, _, err := lookup(ids, tx.Bucket(bucketLog), live[0], true)
+		r, _, err := lookup(ids, tx.Bucket(bucketLog).Cursor(), live[0], true)
 		if err != nil {
 			return err
 		}

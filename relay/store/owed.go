@@ -34,7 +34,7 @@ func (s *Store) PendingPrio(link string, prio codec.Prio, afterSeq uint64, limit
 		return nil, through, nil
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		log := tx.Bucket(bucketLog)
+		log := tx.Bucket(bucketLog).Cursor()
 		now := s.age()
 		examined := 0
 		return eachOwed(tx.Bucket(bucketOwed).Bucket([]byte(link)), afterSeq, func(seq uint64) (bool, error) {
@@ -70,7 +70,7 @@ func (s *Store) Owed(link string) (count int, bytes int64, err error) {
 		return 0, 0, fmt.Errorf("owed by link %q: not in Options.Links", link)
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		log := tx.Bucket(bucketLog)
+		log := tx.Bucket(bucketLog).Cursor()
 		now := s.age()
 		return eachOwed(tx.Bucket(bucketOwed).Bucket([]byte(link)), 0, func(seq uint64) (bool, error) {
 			r, found, err := recordAt(log, seq)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -21,7 +22,7 @@ func (s *Store) Get(id codec.ID) (it Item, ok bool, err error) {
 	}
 	defer s.leave()
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		r, found, err := lookup(s.ids, tx.Bucket(bucketLog), id, false)
+		r, found, err := lookup(s.ids, tx.Bucket(bucketLog).Cursor(), id, false)
 		if found {
 			it, ok = r.item(s.age())
 		}
@@ -41,7 +42,7 @@ func (s *Store) Seen(id codec.ID) (bool, error) {
 	defer s.leave()
 	var seen bool
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		r, found, err := lookup(s.ids, tx.Bucket(bucketLog), id, false)
+		r, found, err := lookup(s.ids, tx.Bucket(bucketLog).Cursor(), id, false)
 		seen = found && r.seenExp > s.age()
 		return err
 	})
@@ -68,27 +69,50 @@ func (s *Store) Scan(tag codec.Tag, fn func(Item) bool) error {
 	return nil
 }
 
-// ScanPrio calls fn for live envelopes for tag with priority prio and Seq >
-// afterSeq, oldest first, until fn returns false. It is Scan of one
-// priority resumed after a Seq: a cursor seek, so its cost does not grow
-// with what was already read. A deliverer that keeps, per priority, the
-// highest Seq it sent reads only what is new. Reading happens as in Scan.
-func (s *Store) ScanPrio(tag codec.Tag, prio codec.Prio, afterSeq uint64, fn func(Item) bool) error {
+// Marks are where a deliverer stands in a tag: per priority (indexed by
+// codec.Prio), the highest Seq it has sent.
+type Marks [codec.PrioUrgent + 1]uint64
+
+// Unsent returns up to max live envelopes for tag that are delivered to
+// LinkLocal and lie past sent: urgent first, then normal, then bulk, oldest
+// first within a priority. It reads at most scanChunk (64) items, in one
+// read transaction, with one cursor seek per priority, so its cost follows
+// what is new, not what the tag holds: a deliverer that keeps the Marks of
+// what it sent calls it again for more.
+func (s *Store) Unsent(tag codec.Tag, sent Marks, max int) ([]Item, error) {
 	if err := s.enter(); err != nil {
-		return err
+		return nil, err
 	}
 	defer s.leave()
-	if prio > codec.PrioUrgent {
-		return fmt.Errorf("scanning tag %s: %w: %d", tag, codec.ErrPrio, prio)
+	max = min(max, scanChunk)
+	var items []Item
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		now := s.age()
+		log := tx.Bucket(bucketLog).Cursor()
+		c := tx.Bucket(bucketTag).Cursor()
+		for p := codec.PrioUrgent; ; p-- {
+			if sent[p] != ^uint64(0) {
+				from := tagKey(tag, p, sent[p]+1)
+				prefix := from[:codec.TagSize+1]
+				for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(items) < max; k, v = c.Next() {
+					it, ok, err := liveItem(log, k, v, now)
+					if err != nil {
+						return err
+					}
+					if ok {
+						items = append(items, it)
+					}
+				}
+			}
+			if p == codec.PrioBulk || len(items) == max {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading tag %s: %w", tag, err)
 	}
-	if afterSeq == ^uint64(0) {
-		return nil
-	}
-	from := tagKey(tag, prio, afterSeq+1)
-	if err := s.scan(from[:codec.TagSize+1], from, fn); err != nil {
-		return fmt.Errorf("scanning tag %s prio %s: %w", tag, prio, err)
-	}
-	return nil
+	return items, nil
 }
 
 // scan calls fn for the live items of the tag index keys with prefix, from
@@ -114,7 +138,7 @@ func (s *Store) scan(prefix, from []byte, fn func(Item) bool) error {
 // on. next is where the following chunk starts, nil at the end.
 func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err error) {
 	err = s.db.View(func(tx *bbolt.Tx) error {
-		log := tx.Bucket(bucketLog)
+		log := tx.Bucket(bucketLog).Cursor()
 		now := s.age()
 		c := tx.Bucket(bucketTag).Cursor()
 		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -122,22 +146,31 @@ func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err e
 				next = bytes.Clone(k)
 				return nil
 			}
-			seq, expiry := parseTagEntry(k, v)
-			if expiry <= now {
-				continue // dead, not yet swept: no need to read the record
-			}
-			r, found, err := recordAt(log, seq)
+			it, ok, err := liveItem(log, k, v, now)
 			if err != nil {
 				return err
 			}
-			if !found || !r.local() {
-				continue // a copy kept only for links
-			}
-			if it, ok := r.item(now); ok {
+			if ok {
 				items = append(items, it)
 			}
 		}
 		return nil
 	})
 	return items, next, err
+}
+
+// liveItem reads the envelope of the tag index entry k, v through the log
+// cursor. ok is false when it is dead (not yet swept) or a copy kept only
+// for links.
+func liveItem(log *bbolt.Cursor, k, v []byte, now time.Duration) (it Item, ok bool, err error) {
+	seq, expiry := parseTagEntry(k, v)
+	if expiry <= now {
+		return Item{}, false, nil // no need to read the record
+	}
+	r, found, err := recordAt(log, seq)
+	if err != nil || !found || !r.local() {
+		return Item{}, false, err
+	}
+	it, ok = r.item(now)
+	return it, ok, nil
 }

@@ -428,48 +428,71 @@ func TestOnStored(t *testing.T) {
 	}
 }
 
-// ScanPrio returns what Scan returns for one priority past a Seq, across
-// chunk boundaries, and stops when fn says so.
-func TestScanPrio(t *testing.T) {
+// Unsent returns what Scan returns past the marks, in Scan's order, at
+// most max and at most scanChunk at a time; a deliverer that moves its
+// marks over what it got reads everything exactly once.
+func TestUnsent(t *testing.T) {
 	s := openTest(t, Options{})
 	tag := tagOf(3)
 	fill(t, s, 400, 8, func(i int) *codec.Envelope { return newEnv(tag, codec.Prio(i%3), 3600) })
 	mustPut(t, s, newEnv(tagOf(4), codec.PrioNormal, 3600), LinkLocal) // a neighbouring tag
 	var all []Item
 	s.Scan(tag, func(it Item) bool { all = append(all, it); return true })
-	for p := codec.PrioBulk; p <= codec.PrioUrgent; p++ {
-		var seqs []uint64
-		for _, it := range all {
-			if it.Envelope.Prio == p {
-				seqs = append(seqs, it.Seq)
-			}
-		}
-		for _, after := range []uint64{0, seqs[0], seqs[len(seqs)/2], seqs[len(seqs)-1], ^uint64(0)} {
-			var want, got []uint64
-			for _, q := range seqs {
-				if q > after {
-					want = append(want, q)
-				}
-			}
-			err := s.ScanPrio(tag, p, after, func(it Item) bool {
-				if it.Envelope.Prio != p || it.Envelope.To != tag {
-					t.Errorf("ScanPrio(%s) returned %+v", p, it)
-				}
-				got = append(got, it.Seq)
-				return true
-			})
-			if err != nil || !slices.Equal(got, want) {
-				t.Errorf("ScanPrio(prio %s, after %d) = %v, %v; want %v", p, after, got, err, want)
-			}
-		}
-		n := 0
-		s.ScanPrio(tag, p, 0, func(Item) bool { n++; return n < 3 })
-		if n != 3 {
-			t.Errorf("ScanPrio went on after fn returned false: %d calls", n)
-		}
+	seqs := map[codec.Prio][]uint64{}
+	for _, it := range all {
+		seqs[it.Envelope.Prio] = append(seqs[it.Envelope.Prio], it.Seq)
 	}
-	if err := s.ScanPrio(tag, codec.PrioUrgent+1, 0, func(Item) bool { return true }); err == nil {
-		t.Error("ScanPrio accepted prio 3")
+	past := func(sent Marks) (want []uint64) {
+		for _, it := range all {
+			if it.Seq > sent[it.Envelope.Prio] {
+				want = append(want, it.Seq)
+			}
+		}
+		return want
+	}
+	var markSets []Marks
+	for _, i := range []func(q []uint64) uint64{
+		func([]uint64) uint64 { return 0 },
+		func(q []uint64) uint64 { return q[0] },
+		func(q []uint64) uint64 { return q[len(q)/2] },
+		func(q []uint64) uint64 { return q[len(q)-1] },
+		func([]uint64) uint64 { return ^uint64(0) },
+	} {
+		for p := codec.PrioBulk; p <= codec.PrioUrgent; p++ {
+			var m Marks
+			m[p] = i(seqs[p])
+			markSets = append(markSets, m)
+		}
+		markSets = append(markSets, Marks{i(seqs[0]), i(seqs[1]), i(seqs[2])})
+	}
+	for _, sent := range markSets {
+		want := past(sent)
+		for _, max := range []int{1, 7, scanChunk, 1000} {
+			got, err := s.Unsent(tag, sent, max)
+			if n := min(max, scanChunk, len(want)); err != nil || len(got) != n {
+				t.Fatalf("Unsent(%v, %d) = %d items, %v; want %d", sent, max, len(got), err, n)
+			}
+			for i, it := range got {
+				if it.Seq != want[i] || it.Envelope.To != tag {
+					t.Fatalf("Unsent(%v, %d)[%d] = seq %d, want %d", sent, max, i, it.Seq, want[i])
+				}
+			}
+		}
+		// Moving the marks over each batch reads the rest exactly once.
+		var got []uint64
+		for m := sent; ; {
+			items, err := s.Unsent(tag, m, 32)
+			if err != nil || len(items) == 0 {
+				break
+			}
+			for _, it := range items {
+				got = append(got, it.Seq)
+				m[it.Envelope.Prio] = it.Seq
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("from %v read %d envelopes, want %d", sent, len(got), len(want))
+		}
 	}
 }
 
