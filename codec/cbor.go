@@ -13,6 +13,7 @@ import (
 const (
 	maxNestedLevels  = 4    // envelope ⊃ receipt body ⊃ id list: 3 levels used
 	maxArrayElements = 4096 // ids in one receipt are the longest array
+	maxMapPairs      = 16   // no format has a map; the library needs a bound
 )
 
 var (
@@ -38,7 +39,7 @@ func init() {
 		TagsMd:           cbor.TagsForbidden,
 		MaxNestedLevels:  maxNestedLevels,
 		MaxArrayElements: maxArrayElements,
-		MaxMapPairs:      16,
+		MaxMapPairs:      maxMapPairs,
 		IntDec:           cbor.IntDecConvertNone,
 	}.DecMode()
 	if err != nil {
@@ -79,9 +80,13 @@ func decodeStrict(data []byte, v wireValue) error {
 
 // CBOR major types (RFC 8949 §3.1), shifted into a head's first byte.
 const (
-	cborUint  = 0 << 5
-	cborBytes = 2 << 5
-	cborArray = 4 << 5
+	cborUint   = 0 << 5
+	cborBytes  = 2 << 5
+	cborText   = 3 << 5
+	cborArray  = 4 << 5
+	cborMap    = 5 << 5
+	cborTag    = 6 << 5
+	cborSimple = 7 << 5 // simple values, floats and the break code
 )
 
 // appendHead appends the shortest CBOR head of major type major and
@@ -161,4 +166,108 @@ func majorName(item []byte) string {
 	}
 	return [...]string{"unsigned integer", "negative integer", "byte string", "text string",
 		"array", "map", "tag", "simple value or float"}[item[0]>>5]
+}
+
+// cursor reads CBOR data items from untrusted bytes without the library, for
+// the decoders on a relay's hot path. It checks well-formedness as decMode
+// does, and gives each fault the sentinel classify gives the library's error
+// for it, so that a decoder built on it refuses every input with the same
+// reason as one built on decodeStrict.
+type cursor struct {
+	data []byte
+	off  int
+}
+
+// head reads the head of the next data item: its major type (cborUint …
+// cborSimple), additional information and argument (0 for an indefinite
+// length). It fails with ErrMalformed where the input ends, on reserved
+// additional information, on an indefinite length where the major type has
+// none (the break code outside an indefinite item among them) and on a
+// two-byte simple value below 32.
+func (c *cursor) head() (major, ai byte, arg uint64, err error) {
+	if c.off >= len(c.data) {
+		return 0, 0, 0, fmt.Errorf("%w: input ends where a data item belongs", ErrMalformed)
+	}
+	b := c.data[c.off]
+	c.off++
+	major, ai = b&0xe0, b&0x1f
+	if ai < 24 {
+		return major, ai, uint64(ai), nil
+	}
+	rest := c.data[c.off:]
+	switch {
+	case ai == 24 && len(rest) >= 1:
+		arg = uint64(rest[0])
+	case ai == 25 && len(rest) >= 2:
+		arg = uint64(binary.BigEndian.Uint16(rest))
+	case ai == 26 && len(rest) >= 4:
+		arg = uint64(binary.BigEndian.Uint32(rest))
+	case ai == 27 && len(rest) >= 8:
+		arg = binary.BigEndian.Uint64(rest)
+	case ai < 28:
+		return 0, 0, 0, fmt.Errorf("%w: input ends in a head", ErrMalformed)
+	case ai < 31:
+		return 0, 0, 0, fmt.Errorf("%w: reserved additional information %d", ErrMalformed, ai)
+	case b == 0xff:
+		return 0, 0, 0, fmt.Errorf("%w: break code outside an indefinite-length item", ErrMalformed)
+	case major == cborBytes || major == cborText || major == cborArray || major == cborMap:
+		return major, ai, 0, nil
+	default:
+		return 0, 0, 0, fmt.Errorf("%w: %s with an indefinite length", ErrMalformed, majorName([]byte{b}))
+	}
+	c.off += 1 << (ai - 24)
+	if b == 0xf8 && arg < 32 {
+		return 0, 0, 0, fmt.Errorf("%w: simple value %d in two bytes", ErrMalformed, arg)
+	}
+	return major, ai, arg, nil
+}
+
+// item reads the next data item whole, at nesting depth depth (0 for the top
+// level), and returns its head; a string's content is the arg bytes before
+// c.off. Beyond head's faults it refuses, in the library's order, a string
+// longer than the input left (ErrMalformed), nesting deeper than
+// maxNestedLevels (ErrShape), an indefinite length (ErrIndefinite), a length
+// that overflows an int (ErrMalformed), more than maxArrayElements items
+// (ErrShape) or maxMapPairs pairs (ErrMalformed, as classify has it), and any
+// tag (ErrTagged). Every fault is a well-formedness fault: it outranks
+// whatever a decoder found wrong in the items before.
+func (c *cursor) item(depth int) (major, ai byte, arg uint64, err error) {
+	if major, ai, arg, err = c.head(); err != nil {
+		return 0, 0, 0, err
+	}
+	switch major {
+	case cborBytes, cborText:
+		if ai == 31 {
+			return 0, 0, 0, fmt.Errorf("%w: indefinite-length %s", ErrIndefinite, majorName([]byte{major}))
+		}
+		if left := len(c.data) - c.off; arg > uint64(left) {
+			return 0, 0, 0, fmt.Errorf("%w: string of %d bytes, %d left", ErrMalformed, arg, left)
+		}
+		c.off += int(arg)
+	case cborArray, cborMap:
+		if depth++; depth > maxNestedLevels {
+			return 0, 0, 0, fmt.Errorf("%w: nested deeper than %d", ErrShape, maxNestedLevels)
+		}
+		n := arg
+		switch {
+		case ai == 31:
+			return 0, 0, 0, fmt.Errorf("%w: indefinite-length %s", ErrIndefinite, majorName([]byte{major}))
+		case arg > math.MaxInt64:
+			return 0, 0, 0, fmt.Errorf("%w: length %d", ErrMalformed, arg)
+		case major == cborArray && arg > maxArrayElements:
+			return 0, 0, 0, fmt.Errorf("%w: array of %d items, limit %d", ErrShape, arg, maxArrayElements)
+		case major == cborMap && arg > maxMapPairs:
+			return 0, 0, 0, fmt.Errorf("%w: map of %d pairs, limit %d", ErrMalformed, arg, maxMapPairs)
+		case major == cborMap:
+			n *= 2
+		}
+		for range n {
+			if _, _, _, err := c.item(depth); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+	case cborTag:
+		return 0, 0, 0, fmt.Errorf("%w: tag %d", ErrTagged, arg)
+	}
+	return major, ai, arg, nil
 }

@@ -1,12 +1,13 @@
 package codec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"math/rand/v2"
 	"testing"
 )
 
-// ID and EncodedSize write CBOR heads by hand; they must agree with the
+// ID, EncodedSize and Encode write CBOR heads by hand; they must agree with the
 // CBOR library's deterministic encoding at every head length (argument
 // below 24, one, two, four and eight bytes).
 func TestEnvelopeHeadsMatchLibrary(t *testing.T) {
@@ -29,11 +30,21 @@ func TestEnvelopeHeadsMatchLibrary(t *testing.T) {
 			if got, want := e.EncodedSize(), len(e.Encode()); got != want {
 				t.Errorf("body %d, ttl %d: EncodedSize %d, encoding has %d", n, v, got, want)
 			}
+			if got, want := e.Encode(), encodeEnvelopeReference(&e); !bytes.Equal(got, want) {
+				t.Errorf("body %d, ttl %d: Encode gives %x, the library %x", n, v, got, want)
+			}
 			pre := mustMarshal([]any{uint64(Version), uint64(e.Kind), e.To[:], uint64(e.Prio), e.Body})
 			sum := sha256.Sum256(pre)
 			if id := e.ID(); string(id[:]) != string(sum[:IDSize]) {
 				t.Errorf("body %d: ID %s, library encoding gives %x", n, id, sum[:IDSize])
 			}
+		}
+	}
+	// Encode writes any envelope, valid or not, as the library did: a nil
+	// body as the empty byte string.
+	for _, e := range []Envelope{{}, {Kind: 255, TTL: 1<<32 - 1, Prio: 255, Hops: 255, Body: []byte{}}} {
+		if got, want := e.Encode(), encodeEnvelopeReference(&e); !bytes.Equal(got, want) {
+			t.Errorf("%+v: Encode gives %x, the library %x", e, got, want)
 		}
 	}
 	for _, v := range append(ints, 1<<32, 1<<64-1) {
