@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -236,8 +237,36 @@ func FuzzVerifyAuthToken(f *testing.F) {
 }
 
 // fuzzTargets lists every fuzz target, so that TestFuzzSeeds fails when one
-// has no committed seeds.
-var fuzzTargets = []string{"FuzzDecodeEnvelope", "FuzzEnvelopeDifferential", "FuzzDecodeReceipt", "FuzzDecodeBundleRequest", "FuzzParseDIDKey", "FuzzParseTag", "FuzzVerifyAuthToken", "FuzzReadStream"}
+// has no committed seeds; TestFuzzTargetsListed checks the list against the
+// test files. FuzzBundleOwner's seeds are ratchet's bundle vectors
+// (ratchet/testdata/fuzz/FuzzParseBundle), copied: nothing here makes
+// bundles from fixed keys.
+var fuzzTargets = []string{"FuzzDecodeEnvelope", "FuzzEnvelopeDifferential", "FuzzDecodeReceipt", "FuzzDecodeBundleRequest", "FuzzParseDIDKey", "FuzzParseTag", "FuzzVerifyAuthToken", "FuzzReadStream", "FuzzBundleOwner"}
+
+// TestFuzzTargetsListed fails when a fuzz target in this package's test
+// files is missing from fuzzTargets, so that none goes without seeds.
+func TestFuzzTargetsListed(t *testing.T) {
+	files, err := filepath.Glob("*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(src)) {
+			fn, ok := strings.CutPrefix(line, "func Fuzz")
+			if !ok {
+				continue
+			}
+			target := "Fuzz" + fn[:strings.IndexByte(fn, '(')]
+			if !slices.Contains(fuzzTargets, target) {
+				t.Errorf("%s: %s is not in fuzzTargets", name, target)
+			}
+		}
+	}
+}
 
 // maxSeedBytes keeps the oversize catalogue entries (64 KiB and more) out of
 // the committed corpus; the catalogue test covers them.
