@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -40,7 +41,8 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
 	refuse := func(reason string, err error) bool {
 		r.stats.authFail(reason)
-		r.log.Warn("connection refused", "client", cl.ID, "remote", cl.Net.Remote, "reason", reason, "err", err)
+		r.floods.Event(slog.LevelWarn, "connection refused", "connections refused", reason,
+			slog.String("client", cl.ID), slog.String("remote", cl.Net.Remote), slog.Any("err", err))
 		return false
 	}
 	// A client id in use by an identity can be taken over only by that

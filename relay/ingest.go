@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/store"
@@ -91,11 +92,11 @@ func (r *Relay) account(id codec.ID, err error, who string) {
 	default:
 		_, reason := refusal(err)
 		r.stats.refuse(reason)
-		if id == (codec.ID{}) { // it did not decode far enough to have one
-			r.log.Warn("envelope refused", "client", who, "reason", reason, "err", err)
-		} else {
-			r.log.Warn("envelope refused", "client", who, "reason", reason, "id", id, "err", err)
+		attrs := []slog.Attr{slog.String("client", who), slog.Any("err", err)}
+		if id != (codec.ID{}) { // it decoded far enough to have one
+			attrs = append(attrs, slog.Any("id", id))
 		}
+		r.floods.Event(slog.LevelWarn, "envelope refused", "envelopes refused", reason, attrs...)
 	}
 }
 

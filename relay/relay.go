@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/internal/floodlog"
 	"github.com/cairnmesh/cairn/relay/localca"
 	"github.com/cairnmesh/cairn/relay/mdns"
 	"github.com/cairnmesh/cairn/relay/radiolink"
@@ -74,6 +75,7 @@ type Options struct {
 type Relay struct {
 	cfg    *config.Config
 	log    *slog.Logger
+	floods *floodlog.Log // refused envelopes and connections: a client can cause one per packet
 	store  *store.Store
 	broker *mqtt.Server
 	topics topics
@@ -133,6 +135,7 @@ func New(opts Options) (*Relay, error) {
 	r := &Relay{
 		cfg:      cfg,
 		log:      log,
+		floods:   floodlog.New(log, 0),
 		topics:   newTopics(cfg.MQTT.TopicPrefix),
 		tune:     opts.RadioTuning,
 		sessions: make(map[*mqtt.Client]*session),
@@ -325,6 +328,7 @@ func (r *Relay) Close() error {
 	uerr := r.uplink.Close()
 	err := r.broker.Close() // returns after every client's OnDisconnect
 	r.wg.Wait()
+	r.floods.Close()
 	return errors.Join(uerr, err, r.store.Close())
 }
 

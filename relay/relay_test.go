@@ -3,8 +3,11 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -333,4 +336,80 @@ func TestClientIDOfIdentityCannotBeTakenOver(t *testing.T) {
 	}
 	// The identity itself may reconnect with its id.
 	v3(t, r, bob, func(o *pahov3.ClientOptions) { o.SetClientID(id) })
+}
+
+// A client sending nothing but garbage gets every envelope refused and
+// counted, but costs the log a line per 10 s, not a line per packet.
+func TestRefusalFloodIsSummarized(t *testing.T) {
+	var logs lockedBuffer
+	r, err := relay.New(relay.Options{Config: relaytest.Config(t), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2_000
+	garbage := []byte{0xff}
+	_, decodeErr := codec.DecodeEnvelope(garbage)
+	reason := codec.Reason(decodeErr)
+	c := v3(t, r, nil)
+	toks := make([]pahov3.Token, n)
+	for i := range toks {
+		toks[i] = c.Publish(send, 1, false, garbage)
+	}
+	for _, tok := range toks {
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	if got := r.Stats().Refused[reason]; got != n {
+		t.Errorf("refused under %q: %d, want %d", reason, got, n)
+	}
+	summaries := func() []string {
+		var out []string
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, `level=WARN msg="envelopes refused" reason=`+reason+" ") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	if got := summaries(); len(got) < 1 || len(got) > 2 || !strings.Contains(got[0], " count=1 ") {
+		t.Errorf("while flooding: %d summary lines, want the first at once and at most one more:\n%s", len(got), logs.String())
+	}
+	c.Disconnect(0)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, line := range summaries() {
+		_, count, _ := strings.Cut(line, " count=")
+		k, _ := strconv.Atoi(strings.Fields(count)[0])
+		total += k
+	}
+	if total != n {
+		t.Errorf("summary lines count %d refusals, want %d:\n%s", total, n, logs.String())
+	}
+	if strings.Contains(logs.String(), `msg="envelope refused"`) {
+		t.Error("a refusal logged on its own line at Info level")
+	}
+}
+
+// lockedBuffer is a log sink safe for the relay's goroutines and the test.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

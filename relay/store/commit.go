@@ -190,19 +190,18 @@ func (s *Store) finish(batch []*request, m meta, err error) {
 	s.statsMu.Unlock()
 	for _, r := range batch {
 		for _, v := range r.fx.evictions {
-			s.floods.event(slog.LevelInfo, "envelope evicted", "envelopes evicted", v.reason,
+			s.floods.Event(slog.LevelInfo, "envelope evicted", "envelopes evicted", v.reason,
 				slog.Any("id", v.id), slog.Any("tag", v.tag), slog.Any("prio", v.prio))
 		}
 		for _, k := range r.fx.forgotten {
-			s.floods.event(slog.LevelInfo, "auth key forgotten", "auth keys forgotten", "max_auth_keys",
+			s.floods.Event(slog.LevelInfo, "auth key forgotten", "auth keys forgotten", "max_auth_keys",
 				slog.String("key", codec.FormatDIDKey(k)))
 		}
 		for _, id := range r.fx.notKept {
-			s.floods.event(slog.LevelWarn, "receipt not kept for links", "receipts not kept for links", "quota",
+			s.floods.Event(slog.LevelWarn, "receipt not kept for links", "receipts not kept for links", "quota",
 				slog.Any("id", id))
 		}
 	}
-	s.floods.flush(false) // before any caller returns: what it caused is logged
 	for _, r := range batch {
 		if s.opts.OnStored != nil {
 			for _, it := range r.fx.newItems {

@@ -54,8 +54,8 @@
 // failed sweep or group commit. Error: a commit that failed (callers get
 // the error too). Debug: sweep results, and each eviction, forgotten key
 // and dropped copy: at Info and Warn those are summarized, at most one line
-// per kind every 10 s with a count (floodlog.go), because a client can
-// cause one per request.
+// per kind every 10 s with a count (relay/internal/floodlog), because a
+// client can cause one per request.
 //
 // The on-disk layout (format version 4, checked at Open) is in record.go; docs/store.md explains the design and
 // the measurements behind it.

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/cairnmesh/cairn/codec"
+	"github.com/cairnmesh/cairn/relay/internal/floodlog"
 )
 
 // LinkLocal names the local MQTT inbox. It is never in Options.Links: local
@@ -171,12 +172,10 @@ type Stats struct {
 // Store is the durable store-and-forward queue. It is safe for concurrent
 // use. The zero value is not usable: call Open.
 type Store struct {
-	opts Options
-	db   *bbolt.DB
-	log  *slog.Logger
-	// floods summarizes evictions and other per-request events; used by the
-	// committer only (finish), and by Close once the committer has stopped.
-	floods *floodLog
+	opts   Options
+	db     *bbolt.DB
+	log    *slog.Logger
+	floods *floodlog.Log // evictions, forgotten auth keys, receipt copies not kept
 
 	linksMu sync.RWMutex    // guards links and opts.Links, which SetLinks replaces
 	links   map[string]bool // opts.Links as a set
@@ -218,7 +217,7 @@ func Open(opts Options) (*Store, error) {
 		opts:          opts,
 		db:            db,
 		log:           opts.Logger,
-		floods:        newFloodLog(opts.Logger, opts.Now),
+		floods:        floodlog.New(opts.Logger, 0),
 		links:         map[string]bool{},
 		openedAt:      opts.Now(),
 		reqs:          make(chan *request, maxBatch),
@@ -369,7 +368,7 @@ func (s *Store) Close() error {
 	}
 	close(s.reqs)
 	<-s.committerDone
-	s.floods.flush(true)
+	s.floods.Close()
 	if cerr := s.db.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
 	}
