@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -341,7 +340,7 @@ func TestClientIDOfIdentityCannotBeTakenOver(t *testing.T) {
 // A client sending nothing but garbage gets every envelope refused and
 // counted, but costs the log a line per 10 s, not a line per packet.
 func TestRefusalFloodIsSummarized(t *testing.T) {
-	var logs lockedBuffer
+	var logs relaytest.LogBuffer
 	r, err := relay.New(relay.Options{Config: relaytest.Config(t), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -394,22 +393,4 @@ func TestRefusalFloodIsSummarized(t *testing.T) {
 	if strings.Contains(logs.String(), `msg="envelope refused"`) {
 		t.Error("a refusal logged on its own line at Info level")
 	}
-}
-
-// lockedBuffer is a log sink safe for the relay's goroutines and the test.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

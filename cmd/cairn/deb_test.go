@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnmesh/cairn/relay/relaytest"
 )
 
 // The amd64 .deb on this machine: dpkg -i puts every file where it belongs,
@@ -105,7 +107,7 @@ func TestDebInstallRemove(t *testing.T) {
 		gids = append(gids, uint32(n))
 	}
 	p.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: gids}}
-	log := new(syncBuffer)
+	log := new(relaytest.LogBuffer)
 	p.Stdout, p.Stderr = log, log
 	if err := p.Start(); err != nil {
 		t.Fatal(err)

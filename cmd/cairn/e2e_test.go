@@ -8,7 +8,6 @@ package main
 // relay fails the test that provoked it.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnmesh/cairn/relay/relaytest"
 )
 
 // Upper bounds for things that take milliseconds on an idle machine; they are
@@ -94,10 +95,10 @@ func runCairn(t *testing.T, args ...string) (stdout, stderr string, code int) {
 type relayProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	addr string        // host:port of the MQTT listener
-	log  *syncBuffer   // the process's stdout and stderr
-	done chan struct{} // closed when the process has exited
-	err  error         // from Wait; read after done
+	addr string               // host:port of the MQTT listener
+	log  *relaytest.LogBuffer // the process's stdout and stderr
+	done chan struct{}        // closed when the process has exited
+	err  error                // from Wait; read after done
 }
 
 // startRelay runs `cairn relay --data dataDir --mqtt 127.0.0.1:PORT --http
@@ -122,7 +123,7 @@ func startRelay(t *testing.T, dataDir string, args ...string) *relayProc {
 
 func tryStartRelay(t *testing.T, dataDir string, args []string) (*relayProc, error) {
 	addr := freePort(t)
-	p := &relayProc{t: t, addr: addr, log: new(syncBuffer), done: make(chan struct{})}
+	p := &relayProc{t: t, addr: addr, log: new(relaytest.LogBuffer), done: make(chan struct{})}
 	p.cmd = exec.Command(cairnBinary(t), append([]string{"relay", "--data", dataDir, "--mqtt", addr, "--http", "127.0.0.1:0", "--discovery", "off"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// A -race binary sleeps a second at exit unless told not to.
@@ -204,22 +205,4 @@ func freePort(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

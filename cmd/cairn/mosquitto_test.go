@@ -424,7 +424,7 @@ func decodeHex(t *testing.T, line string) *codec.Envelope {
 // stdout after each message, so each arrives as it is delivered.
 type liveSub struct {
 	lines  chan string // stdout, line by line; closed at exit
-	stderr *syncBuffer
+	stderr *relaytest.LogBuffer
 }
 
 // subscribe starts mosquitto_sub on id's inbox; it is killed when the test
@@ -434,7 +434,7 @@ func (p *relayProc) subscribe(t *testing.T, id *relaytest.Identity, password str
 	args := append([]string{"-h", p.host(), "-p", p.port(), "-u", id.DID, "-P", password,
 		"-t", inboxPrefix + id.Tag.String(), "-q", "1", "-F", "%x"}, extra...)
 	cmd := exec.Command(mosquittoTool(t, "mosquitto_sub"), args...)
-	s := &liveSub{lines: make(chan string, 1000), stderr: new(syncBuffer)}
+	s := &liveSub{lines: make(chan string, 1000), stderr: new(relaytest.LogBuffer)}
 	cmd.Stderr = s.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

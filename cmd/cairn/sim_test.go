@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnmesh/cairn/relay/relaytest"
 )
 
 // TestSimAir runs `cairn sim air CONFIG`: it prints each node's port, a
@@ -34,7 +36,7 @@ snr_db = -5.0
 `, dir), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := new(syncBuffer)
+	out := new(relaytest.LogBuffer)
 	cmd := exec.Command(cairnBinary(t), "sim", "air", config)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
