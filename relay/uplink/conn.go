@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -214,7 +215,8 @@ func (k *conn) ingestLoop() {
 			}
 		}
 		if !ok {
-			u.log.Warn("uplink arrival refused", "topic", a.msg.Topic(), "reason", "wrong_topic")
+			u.g.floods.Event(slog.LevelWarn, "uplink arrival refused", "uplink arrivals refused", "wrong_topic",
+				slog.String("link", u.name), slog.String("topic", a.msg.Topic()))
 			k.acks <- a
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
+	"github.com/cairnmesh/cairn/relay/internal/floodlog"
 )
 
 // MaxTags bounds each of the two tag sets an uplink subscribes for. At the
@@ -61,9 +62,10 @@ var setNames = [...]string{served: "served", watched: "watched"}
 // Tags are the tag sets the uplinks subscribe for, bounded by MaxTags each
 // and kept on disk. They are safe for concurrent use.
 type Tags struct {
-	path string
-	max  int
-	log  *slog.Logger
+	path   string
+	max    int
+	log    *slog.Logger
+	floods *floodlog.Log // tags dropped at the bound: new identities can cause one each
 
 	mu      sync.Mutex // guards everything below
 	sets    [2]*lru
@@ -96,8 +98,8 @@ type lru struct {
 func newLRU() *lru { return &lru{order: list.New(), at: make(map[codec.Tag]*list.Element)} }
 
 // openTags loads the sets from path, if it exists, for n uplinks.
-func openTags(path string, max, n int, log *slog.Logger) (*Tags, error) {
-	t := &Tags{path: path, max: max, log: log, sets: [2]*lru{newLRU(), newLRU()}, changed: make(chan struct{}),
+func openTags(path string, max, n int, log *slog.Logger, floods *floodlog.Log) (*Tags, error) {
+	t := &Tags{path: path, max: max, log: log, floods: floods, sets: [2]*lru{newLRU(), newLRU()}, changed: make(chan struct{}),
 		near: newLRU(), nearUntil: make(map[codec.Tag]time.Time), nearMax: MaxNearTags,
 		dropped: newLRU(), dropMasks: make(map[codec.Tag]uint64)}
 	for i := range min(n, maxDropUplinks) {
@@ -164,7 +166,8 @@ func (t *Tags) touch(set tagSet, tag codec.Tag) bool {
 	if s.order.Len() > t.max {
 		old := s.order.Remove(s.order.Front()).(codec.Tag)
 		delete(s.at, old)
-		t.log.Info("uplink tag dropped", "set", setNames[set], "tag", old, "reason", "bound", "max", t.max)
+		t.floods.Event(slog.LevelInfo, "uplink tag dropped", "uplink tags dropped", "bound",
+			slog.String("set", setNames[set]), slog.Any("tag", old), slog.Int("max", t.max))
 		t.drop(old, t.allMask)
 	}
 	t.markChanged()
@@ -200,7 +203,8 @@ func (t *Tags) serveNear(tags []codec.Tag, ttl time.Duration) int {
 		changed = true
 		if t.near.order.Len() > t.nearMax {
 			old := t.near.order.Front().Value.(codec.Tag)
-			t.log.Info("uplink tag dropped", "set", "near", "tag", old, "reason", "bound", "max", t.nearMax)
+			t.floods.Event(slog.LevelInfo, "uplink tag dropped", "uplink tags dropped", "bound",
+				slog.String("set", "near"), slog.Any("tag", old), slog.Int("max", t.nearMax))
 			t.unnear(old)
 		}
 	}

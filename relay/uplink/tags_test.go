@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
+	"github.com/cairnmesh/cairn/relay/internal/floodlog"
 	"github.com/cairnmesh/cairn/relay/store"
 	"github.com/cairnmesh/cairn/relay/uplink/uplinktest"
 )
@@ -95,7 +96,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestDroppedTagsSaved(t *testing.T) {
 	path := filepath.Join(t.TempDir(), tagsFile)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tg, err := openTags(path, 1, 2, log)
+	tg, err := openTags(path, 1, 2, log, floodlog.New(log, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestDroppedTagsSaved(t *testing.T) {
 	if err := tg.flush(); err != nil {
 		t.Fatal(err)
 	}
-	tg, err = openTags(path, 1, 2, log)
+	tg, err = openTags(path, 1, 2, log, floodlog.New(log, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestDroppedTagsSaved(t *testing.T) {
 func TestNearTags(t *testing.T) {
 	path := filepath.Join(t.TempDir(), tagsFile)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tg, err := openTags(path, 10, 1, log)
+	tg, err := openTags(path, 10, 1, log, floodlog.New(log, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestNearTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg.stopNear()
-	tg, err = openTags(path, 10, 1, log)
+	tg, err = openTags(path, 10, 1, log, floodlog.New(log, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

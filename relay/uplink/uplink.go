@@ -17,6 +17,7 @@ import (
 	"github.com/cairnmesh/cairn/codec"
 	"github.com/cairnmesh/cairn/relay/config"
 	"github.com/cairnmesh/cairn/relay/internal/atomicfile"
+	"github.com/cairnmesh/cairn/relay/internal/floodlog"
 	"github.com/cairnmesh/cairn/relay/store"
 )
 
@@ -64,9 +65,10 @@ type Options struct {
 // nothing. Its methods are safe for concurrent use; the zero value is not
 // usable: call New.
 type Group struct {
-	opts  Options
-	log   *slog.Logger
-	fetch fetchSet // prekey bundles being fetched upstream (fetch.go)
+	opts   Options
+	log    *slog.Logger
+	floods *floodlog.Log // what a broker or its other clients can cause per message: refused arrivals, dropped tags
+	fetch  fetchSet      // prekey bundles being fetched upstream (fetch.go)
 
 	upsMu sync.RWMutex // guards tags and ups, which Reconfigure replaces
 	tags  *Tags        // nil until there are uplinks
@@ -93,7 +95,7 @@ func New(opts Options) (*Group, error) {
 	if opts.StatusInterval == 0 {
 		opts.StatusInterval = DefaultStatusInterval
 	}
-	g := &Group{opts: opts, log: opts.Logger}
+	g := &Group{opts: opts, log: opts.Logger, floods: floodlog.New(opts.Logger, 0)}
 	if len(opts.Uplinks) == 0 {
 		return g, nil
 	}
@@ -123,7 +125,7 @@ func (g *Group) openTags(n int) error {
 	if _, err := RelayID(g.opts.DataDir); err != nil {
 		return err
 	}
-	tags, err := openTags(filepath.Join(g.opts.DataDir, tagsFile), MaxTags, n, g.log)
+	tags, err := openTags(filepath.Join(g.opts.DataDir, tagsFile), MaxTags, n, g.log, g.floods)
 	if err != nil {
 		return err
 	}
@@ -251,6 +253,7 @@ func (g *Group) Close() error {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+	defer g.floods.Close()
 	if _, tags := g.state(); tags != nil {
 		tags.stopNear()
 		return errors.Join(tags.flush(), g.flushResend(true))
