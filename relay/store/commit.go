@@ -201,8 +201,6 @@ func (s *Store) finish(batch []*request, m meta, err error) {
 			s.floods.Event(slog.LevelWarn, "receipt not kept for links", "receipts not kept for links", "quota",
 				slog.Any("id", id))
 		}
-	}
-	for _, r := range batch {
 		if s.opts.OnStored != nil {
 			for _, it := range r.fx.newItems {
 				s.opts.OnStored(it)

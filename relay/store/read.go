@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -63,10 +62,22 @@ func (s *Store) Scan(tag codec.Tag, fn func(Item) bool) error {
 		return err
 	}
 	defer s.leave()
-	if err := s.scan(tag[:], tag[:], fn); err != nil {
-		return fmt.Errorf("scanning tag %s: %w", tag, err)
+	var read Marks
+	for {
+		items, err := s.unsent(tag, read, scanChunk)
+		if err != nil {
+			return fmt.Errorf("scanning tag %s: %w", tag, err)
+		}
+		for _, it := range items {
+			if !fn(it) {
+				return nil
+			}
+			read[it.Envelope.Prio] = it.Seq
+		}
+		if len(items) < scanChunk {
+			return nil
+		}
 	}
-	return nil
 }
 
 // Marks are where a deliverer stands in a tag: per priority (indexed by
@@ -84,9 +95,17 @@ func (s *Store) Unsent(tag codec.Tag, sent Marks, max int) ([]Item, error) {
 		return nil, err
 	}
 	defer s.leave()
+	items, err := s.unsent(tag, sent, max)
+	if err != nil {
+		return nil, fmt.Errorf("reading tag %s: %w", tag, err)
+	}
+	return items, nil
+}
+
+// unsent is Unsent for callers that have entered.
+func (s *Store) unsent(tag codec.Tag, sent Marks, max int) (items []Item, err error) {
 	max = min(max, scanChunk)
-	var items []Item
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err = s.db.View(func(tx *bbolt.Tx) error {
 		now := s.age()
 		log := tx.Bucket(bucketLog).Cursor()
 		c := tx.Bucket(bucketTag).Cursor()
@@ -95,11 +114,18 @@ func (s *Store) Unsent(tag codec.Tag, sent Marks, max int) ([]Item, error) {
 				from := tagKey(tag, p, sent[p]+1)
 				prefix := from[:codec.TagSize+1]
 				for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(items) < max; k, v = c.Next() {
-					it, ok, err := liveItem(log, k, v, now)
+					seq, expiry := parseTagEntry(k, v)
+					if expiry <= now {
+						continue // dead, not yet swept: no need to read the record
+					}
+					r, found, err := recordAt(log, seq)
 					if err != nil {
 						return err
 					}
-					if ok {
+					if !found || !r.local() {
+						continue // a copy kept only for links
+					}
+					if it, ok := r.item(now); ok {
 						items = append(items, it)
 					}
 				}
@@ -109,68 +135,5 @@ func (s *Store) Unsent(tag codec.Tag, sent Marks, max int) ([]Item, error) {
 			}
 		}
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading tag %s: %w", tag, err)
-	}
-	return items, nil
-}
-
-// scan calls fn for the live items of the tag index keys with prefix, from
-// key from on, reading scanChunk items per read transaction.
-func (s *Store) scan(prefix, from []byte, fn func(Item) bool) error {
-	for from != nil {
-		var items []Item
-		var err error
-		items, from, err = s.scanChunk(prefix, from)
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			if !fn(it) {
-				return nil
-			}
-		}
-	}
-	return nil
-}
-
-// scanChunk reads up to scanChunk live items with key prefix from key from
-// on. next is where the following chunk starts, nil at the end.
-func (s *Store) scanChunk(prefix, from []byte) (items []Item, next []byte, err error) {
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		log := tx.Bucket(bucketLog).Cursor()
-		now := s.age()
-		c := tx.Bucket(bucketTag).Cursor()
-		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(items) == scanChunk {
-				next = bytes.Clone(k)
-				return nil
-			}
-			it, ok, err := liveItem(log, k, v, now)
-			if err != nil {
-				return err
-			}
-			if ok {
-				items = append(items, it)
-			}
-		}
-		return nil
-	})
-	return items, next, err
-}
-
-// liveItem reads the envelope of the tag index entry k, v through the log
-// cursor. ok is false when it is dead (not yet swept) or a copy kept only
-// for links.
-func liveItem(log *bbolt.Cursor, k, v []byte, now time.Duration) (it Item, ok bool, err error) {
-	seq, expiry := parseTagEntry(k, v)
-	if expiry <= now {
-		return Item{}, false, nil // no need to read the record
-	}
-	r, found, err := recordAt(log, seq)
-	if err != nil || !found || !r.local() {
-		return Item{}, false, err
-	}
-	it, ok = r.item(now)
-	return it, ok, nil
+	return items, err
 }
