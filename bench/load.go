@@ -33,7 +33,7 @@ type Config struct {
 	Count       int           // publish this many in all instead of for Duration
 	Late        bool          // backlog: subscribers connect only after every publish is acknowledged
 	Drain       time.Duration // wait at most this long for deliveries after publishing; 0 means 30 s
-	PID         int           // broker process to watch for resident memory; 0 means none
+	PID         int           // broker process to watch for resident memory and CPU time; 0 means none
 	ClientID    string        // prefix of client ids; "" means a random one
 	Progress    io.Writer     // a progress line each second; nil means none
 }
@@ -100,6 +100,17 @@ type Result struct {
 
 	BrokerRSS  int64 `json:"broker_rss_bytes,omitempty"`  // largest VmRSS sampled during the run
 	BrokerPeak int64 `json:"broker_peak_bytes,omitempty"` // VmHWM at the end: peak over the broker's life
+	// BrokerCPU is the CPU time, user and system, the broker used from the
+	// first publish to the end of the wait for deliveries.
+	BrokerCPU time.Duration `json:"broker_cpu_ns,omitempty"`
+}
+
+// BrokerCPUPerDelivery is BrokerCPU divided by the envelopes delivered, or 0.
+func (r *Result) BrokerCPUPerDelivery() time.Duration {
+	if r.Delivered == 0 {
+		return 0
+	}
+	return r.BrokerCPU / time.Duration(r.Delivered)
 }
 
 // ResultConfig repeats the run's parameters in a Result.
@@ -149,6 +160,10 @@ func (r *Result) String() string {
 	if r.BrokerPeak > 0 || r.BrokerRSS > 0 {
 		fmt.Fprintf(&b, "broker     resident %.1f MiB at most during the run, peak %.1f MiB over its life\n",
 			float64(r.BrokerRSS)/(1<<20), float64(r.BrokerPeak)/(1<<20))
+	}
+	if r.BrokerCPU > 0 {
+		fmt.Fprintf(&b, "broker     CPU %.2f s: %.1f µs per delivered envelope\n",
+			r.BrokerCPU.Seconds(), float64(r.BrokerCPUPerDelivery())/float64(time.Microsecond))
 	}
 	return b.String()
 }
@@ -276,6 +291,11 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 	defer stopProgress()
 
 	// Publish.
+	var cpuStart time.Duration
+	cpuErr := errors.New("no broker process")
+	if cfg.PID > 0 {
+		cpuStart, cpuErr = ProcCPU(cfg.PID)
+	}
 	pubStart := time.Since(r.epoch)
 	pubCtx, cancel := context.WithCancel(ctx)
 	if cfg.Count == 0 {
@@ -381,6 +401,9 @@ wait:
 	}
 	res.Latency = summarize(&h)
 	if cfg.PID > 0 {
+		if cpu, err := ProcCPU(cfg.PID); err == nil && cpuErr == nil {
+			res.BrokerCPU = cpu - cpuStart
+		}
 		mem.stop()
 		res.BrokerRSS = mem.maxRSS
 		if m, err := ProcMemory(cfg.PID); err == nil {

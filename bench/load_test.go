@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ func TestRunAgainstRelay(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"closed loop 2→3 qos1", Config{Publishers: 2, Subscribers: 3, QoS: 1, Count: 300, Inflight: 8}},
+		// The relay runs in this process: the broker figures count the
+		// test's own work too, and only show that they are measured.
+		{"closed loop 2→3 qos1", Config{Publishers: 2, Subscribers: 3, QoS: 1, Count: 300, Inflight: 8, PID: os.Getpid()}},
 		{"open loop 1→1 qos1", Config{Rate: 500, QoS: 1, Duration: 500 * time.Millisecond}},
 		{"closed loop 1→2 qos0", Config{Subscribers: 2, QoS: 0, Count: 200, Size: 64}},
 		{"late 2→2 backlog", Config{Publishers: 2, Subscribers: 2, QoS: 1, Count: 300, Late: true, Size: 1024}},
@@ -42,6 +45,9 @@ func TestRunAgainstRelay(t *testing.T) {
 			}
 			if res.Sent != want || res.Acked != want || res.Delivered != want || res.Lost != 0 {
 				t.Errorf("sent %d acked %d delivered %d lost %d, want %d of each and none lost", res.Sent, res.Acked, res.Delivered, res.Lost, want)
+			}
+			if cfg.PID > 0 && (res.BrokerCPU <= 0 || res.BrokerRSS <= 0 || res.BrokerPeak < res.BrokerRSS) {
+				t.Errorf("broker process watched, but CPU %v, resident %d, peak %d", res.BrokerCPU, res.BrokerRSS, res.BrokerPeak)
 			}
 			if res.Throughput <= 0 || res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P99 || res.Latency.P99 < res.Latency.P50 {
 				t.Errorf("implausible result: %+v", res)

@@ -28,7 +28,7 @@ func runBench(args []string) error {
 	fs.IntVar(&c.Count, "count", 0, "publish this many in all instead of for --duration")
 	fs.BoolVar(&c.Late, "late", false, "backlog: subscribers connect after every publish is acknowledged")
 	fs.DurationVar(&c.Drain, "drain", 30e9, "longest wait for deliveries after publishing")
-	fs.IntVar(&c.PID, "pid", 0, "broker process `id`, to report its resident memory")
+	fs.IntVar(&c.PID, "pid", 0, "broker process `id`, to report its resident memory and CPU time")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := fs.Parse(args); err != nil {
