@@ -1,6 +1,7 @@
 // Command sidebyside runs the same workloads against a Cairn relay,
-// Mosquitto and NATS (MQTT over JetStream) on loopback, in alternating
-// rounds, and prints one table of medians with the ratio Cairn / peer.
+// Mosquitto, NATS (MQTT over JetStream) and the MQTT broker Cairn embeds
+// run alone (bench/mochi) on loopback, in alternating rounds, and prints one
+// table of medians with the ratio Cairn / peer.
 // `make bench` runs it; docs/performance.md explains the method.
 //
 // Each round starts every broker afresh (new data directory, new port) and
@@ -11,6 +12,7 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,6 +31,10 @@ import (
 
 	"github.com/cairnmesh/cairn/bench"
 )
+
+// mochiAlone names bench/mochi in the table; the table also gives its ratio
+// to Mosquitto, how the embedded broker alone compares.
+const mochiAlone = "mochi alone"
 
 type broker struct {
 	name  string
@@ -53,20 +59,33 @@ func main() {
 	cairnBin := flag.String("cairn", "bin/cairn", "cairn binary")
 	mosquittoBin := flag.String("mosquitto", "", "mosquitto binary (default: found on PATH or in /usr/sbin)")
 	natsBin := flag.String("nats", "", "nats-server binary (default: found in $GOBIN, $GOPATH/bin, then PATH)")
+	mochiBin := flag.String("mochi", "", "bench/mochi binary (default: built with go build)")
 	rounds := flag.Int("rounds", 3, "rounds; each runs every workload against every broker")
 	seconds := flag.Duration("duration", 5*time.Second, "publishing time of each timed workload")
 	backlog := flag.Int("backlog", 10_000, "envelopes in the late-subscriber backlog workload")
 	out := flag.String("out", "", "also write the table (.md) and every result (.json) under this path prefix")
 	flag.Parse()
 
-	if err := run(*cairnBin, *mosquittoBin, *natsBin, *rounds, *seconds, *backlog, *out); err != nil {
+	if err := run(*cairnBin, *mosquittoBin, *natsBin, *mochiBin, *rounds, *seconds, *backlog, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "sidebyside:", err)
 		os.Exit(1)
 	}
 }
 
-func run(cairnBin, mosquittoBin, natsBin string, rounds int, seconds time.Duration, backlog int, out string) error {
+func run(cairnBin, mosquittoBin, natsBin, mochiBin string, rounds int, seconds time.Duration, backlog int, out string) error {
 	var err error
+	if mochiBin == "" {
+		dir, err := os.MkdirTemp("", "cairn-sidebyside-mochi-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		mochiBin = filepath.Join(dir, "mochi")
+		build := exec.Command("go", "build", "-o", mochiBin, "github.com/cairnmesh/cairn/bench/mochi")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("building bench/mochi: %v\n%s", err, out)
+		}
+	}
 	if mosquittoBin, err = find(mosquittoBin, "mosquitto", "/usr/sbin/mosquitto"); err != nil {
 		return err
 	}
@@ -93,6 +112,8 @@ func run(cairnBin, mosquittoBin, natsBin string, rounds int, seconds time.Durati
 			start: func(dir, addr string) (*proc, error) { return startNATS(natsBin, dir, addr, false) }},
 		{name: "NATS sync", note: "JetStream file store, sync_interval always: PUBACK after fsync",
 			start: func(dir, addr string) (*proc, error) { return startNATS(natsBin, dir, addr, true) }},
+		{name: mochiAlone, note: "the broker Cairn embeds, alone (bench/mochi): routes in memory, writes nothing to disk, no authentication",
+			start: func(dir, addr string) (*proc, error) { return spawn(dir, mochiBin, addr) }},
 	}
 	workloads := []workload{
 		{"1→1 QoS 1 saturation", bench.Config{Publishers: 1, Subscribers: 1, QoS: 1, Duration: seconds}},
@@ -101,7 +122,7 @@ func run(cairnBin, mosquittoBin, natsBin string, rounds int, seconds time.Durati
 		{fmt.Sprintf("backlog %d to a late subscriber", backlog), bench.Config{Publishers: 1, Subscribers: 1, QoS: 1, Count: backlog, Late: true}},
 	}
 
-	m := machine(cairnBin, mosquittoBin, natsBin)
+	m := machine(cairnBin, mosquittoBin, natsBin, mochiBin)
 	fmt.Fprint(os.Stderr, m)
 	results := make(map[string]map[string][]*bench.Result) // broker → workload → per round
 	for _, b := range brokers {
@@ -166,8 +187,9 @@ func runBroker(b broker, workloads []workload, round, rounds int, into map[strin
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
 		into[w.name] = append(into[w.name], res)
-		fmt.Fprintf(os.Stderr, "round %d/%d  %-10s %-34s %8.0f msg/s  p50 %7.2f ms  p99 %8.2f ms  lost %d\n",
-			round+1, rounds, b.name, w.name, res.Throughput, res.Latency.P50, res.Latency.P99, res.Lost)
+		fmt.Fprintf(os.Stderr, "round %d/%d  %-11s %-34s %8.0f msg/s  p50 %7.2f ms  p99 %8.2f ms  CPU %6.1f µs/msg  lost %d\n",
+			round+1, rounds, b.name, w.name, res.Throughput, res.Latency.P50, res.Latency.P99,
+			float64(res.BrokerCPUPerDelivery())/float64(time.Microsecond), res.Lost)
 	}
 	return nil
 }
@@ -299,14 +321,15 @@ type Machine struct {
 	Cairn     string `json:"cairn"`
 	Mosquitto string `json:"mosquitto"`
 	NATS      string `json:"nats"`
+	Mochi     string `json:"mochi"` // the mochi-mqtt module bench/mochi was built with (go.mod's, as the relay's)
 }
 
 func (m Machine) String() string {
-	return fmt.Sprintf("%s; %d cores (%s); Linux %s; %s\ncairn %s; mosquitto %s; nats-server %s\n",
-		m.Date, m.Cores, m.CPU, m.Kernel, m.Go, m.Cairn, m.Mosquitto, m.NATS)
+	return fmt.Sprintf("%s; %d cores (%s); Linux %s; %s\ncairn %s; mosquitto %s; nats-server %s; mochi-mqtt %s\n",
+		m.Date, m.Cores, m.CPU, m.Kernel, m.Go, m.Cairn, m.Mosquitto, m.NATS, m.Mochi)
 }
 
-func machine(cairnBin, mosquittoBin, natsBin string) Machine {
+func machine(cairnBin, mosquittoBin, natsBin, mochiBin string) Machine {
 	m := Machine{Date: time.Now().UTC().Format("2006-01-02"), Cores: runtime.NumCPU(), Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -332,6 +355,14 @@ func machine(cairnBin, mosquittoBin, natsBin string) Machine {
 	m.Mosquitto = word(o, 2)
 	o, _ = exec.Command(natsBin, "--version").Output()
 	m.NATS = strings.TrimPrefix(word(o, 1), "v")
+	m.Mochi = "?"
+	if bi, err := buildinfo.ReadFile(mochiBin); err == nil {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/mochi-mqtt/server/v2" {
+				m.Mochi = strings.TrimPrefix(d.Version, "v")
+			}
+		}
+	}
 	return m
 }
 
@@ -354,6 +385,11 @@ func render(brokers []broker, workloads []workload, results map[string]map[strin
 	for _, b := range brokers[1:] {
 		head = append(head, "Cairn/"+b.name)
 	}
+	mochi, mosquitto := slices.IndexFunc(brokers, func(b broker) bool { return b.name == mochiAlone }),
+		slices.IndexFunc(brokers, func(b broker) bool { return b.name == "Mosquitto" })
+	if mochi > 0 && mosquitto > 0 {
+		head = append(head, mochiAlone+"/Mosquitto")
+	}
 	row(tw, head)
 	sep := make([]string, len(head))
 	for i := range sep {
@@ -365,14 +401,17 @@ func render(brokers []broker, workloads []workload, results map[string]map[strin
 	p99 := metric{"p99 ms", func(r *bench.Result) float64 { return r.Latency.P99 }, false, "%.2f"}
 	maxl := metric{"max ms", func(r *bench.Result) float64 { return r.Latency.Max }, false, "%.2f"}
 	rss := metric{"peak RSS MiB", func(r *bench.Result) float64 { return float64(r.BrokerRSS) / (1 << 20) }, false, "%.1f"}
+	cpu := metric{"broker CPU µs/msg", func(r *bench.Result) float64 {
+		return float64(r.BrokerCPUPerDelivery()) / float64(time.Microsecond)
+	}, false, "%.1f"}
 	lost := metric{"lost", func(r *bench.Result) float64 { return float64(r.Lost) }, false, "%.0f"}
 	for _, w := range workloads {
-		ms := []metric{throughput, p50, p99, rss}
+		ms := []metric{throughput, p50, p99, cpu, rss}
 		switch {
 		case w.cfg.Rate > 0:
-			ms = []metric{p50, p99, maxl, throughput, rss}
+			ms = []metric{p50, p99, maxl, throughput, cpu, rss}
 		case w.cfg.Late:
-			ms = []metric{throughput, rss}
+			ms = []metric{throughput, cpu, rss}
 		}
 		ms = append(ms, lost)
 		for j, mt := range ms {
@@ -390,6 +429,9 @@ func render(brokers []broker, workloads []workload, results map[string]map[strin
 			for k := range brokers[1:] {
 				cells = append(cells, ratio(meds[0], meds[k+1], mt.name == "lost"))
 			}
+			if mochi > 0 && mosquitto > 0 {
+				cells = append(cells, ratio(meds[mochi], meds[mosquitto], mt.name == "lost"))
+			}
 			row(tw, cells)
 		}
 	}
@@ -398,7 +440,11 @@ func render(brokers []broker, workloads []workload, results map[string]map[strin
 	for _, b := range brokers {
 		fmt.Fprintf(&sb, "- %s: %s\n", b.name, b.note)
 	}
-	sb.WriteString("\nRatios are Cairn / peer: above 1 means Cairn is higher (better for msg/s, worse for ms and MiB).\n")
+	sb.WriteString("\nRatios are Cairn / peer: above 1 means Cairn is higher (better for msg/s, worse for ms, µs and MiB).\n")
+	sb.WriteString("Broker CPU is user and system time from /proc over the run, per delivered envelope; the load generator shares the machine.\n")
+	if mochi > 0 && mosquitto > 0 {
+		sb.WriteString("The last column is the embedded broker alone against Mosquitto: what the MQTT layer Cairn is built on reaches with no store.\n")
+	}
 	return sb.String()
 }
 
