@@ -76,7 +76,7 @@ firmware: ## modem firmware: .elf/.bin/.hex per board in firmware/build/, flash 
 firmware-test: ## firmware core unit tests on the host, and the cross build within its budget
 	$(MAKE) --no-print-directory -C firmware test
 
-bench: build ## Cairn, Mosquitto and NATS side by side on loopback, ~4 min (docs/performance.md)
+bench: build ## Cairn, Mosquitto, NATS and mochi alone side by side on loopback, ~4.5 min (docs/performance.md)
 	GO=$(GO) scripts/bench.sh
 
 bench-growth: build ## relay cost with 1k–1M envelopes stored, ~5 min: docs/perf/growth.csv and .svg (docs/performance.md)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs bench/sidebyside: Cairn (bin/cairn, built by make), Mosquitto 2 and
-# NATS server (MQTT over JetStream) on loopback, the same workloads against
+# Runs bench/sidebyside: Cairn (bin/cairn, built by make), Mosquitto 2,
+# NATS server (MQTT over JetStream) and the embedded broker alone
+# (bench/mochi, built by sidebyside) on loopback, the same workloads against
 # each in alternating rounds. Prefers the nats-server that `go install`
 # put in $GOBIN or $GOPATH/bin (pinned below) over a distribution one;
 # when none is found, runs scripts/deps.sh, and failing that installs the
