@@ -46,7 +46,11 @@ func TestRunAgainstRelay(t *testing.T) {
 			if res.Sent != want || res.Acked != want || res.Delivered != want || res.Lost != 0 {
 				t.Errorf("sent %d acked %d delivered %d lost %d, want %d of each and none lost", res.Sent, res.Acked, res.Delivered, res.Lost, want)
 			}
-			if cfg.PID > 0 && (res.BrokerCPU <= 0 || res.BrokerRSS <= 0 || res.BrokerPeak < res.BrokerRSS) {
+			// Not BrokerPeak ≥ BrokerRSS: the kernel's RSS counters are
+			// per-thread caches folded in now and then, so VmHWM read at the
+			// end can trail a VmRSS sampled before it (seen: 68.0 against
+			// 68.2 MiB).
+			if cfg.PID > 0 && (res.BrokerCPU <= 0 || res.BrokerRSS <= 0 || res.BrokerPeak <= 0) {
 				t.Errorf("broker process watched, but CPU %v, resident %d, peak %d", res.BrokerCPU, res.BrokerRSS, res.BrokerPeak)
 			}
 			if res.Throughput <= 0 || res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P99 || res.Latency.P99 < res.Latency.P50 {
