@@ -41,6 +41,9 @@ func chart(rows []row, o options) string {
 		{title: "Delivered, 16 → 16 QoS 1 saturation", unit: "msg/s", series: []series{
 			{"msg/s", "#2ca02c", func(r row) float64 { return r.Throughput }},
 		}},
+		{title: "Relay CPU per delivered envelope, 16 → 16", unit: "µs", series: []series{
+			{"µs", "#bcbd22", func(r row) float64 { return r.SatCPUUs }},
+		}},
 		{title: "Resident memory after the latency run", unit: "MB", series: []series{
 			{"VmRSS", "#000000", func(r row) float64 { return r.RSSMB }},
 			{"RssFile", "#ff7f0e", func(r row) float64 { return r.FileMB }},

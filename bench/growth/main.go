@@ -402,19 +402,20 @@ type row struct {
 	P50Ms        float64 // latency workload, publish to delivery
 	P99Ms        float64
 	Throughput   float64 // 16 → 16 saturation, delivered msg/s
+	SatCPUUs     float64 // relay CPU per delivered envelope in that workload, µs
 	SatPeakMB    float64 // largest VmRSS during the saturation workload
 	Rounds       int
 }
 
 var csvHeader = []string{"envelopes", "store_file_mib", "fill_puts_per_s", "startup_ms",
 	"vmrss_start_mb", "vmrss_mb", "rss_anon_mb", "rss_file_mb",
-	"publish_p50_ms", "publish_p99_ms", "delivered_msg_per_s", "saturation_peak_vmrss_mb", "rounds"}
+	"publish_p50_ms", "publish_p99_ms", "delivered_msg_per_s", "saturation_cpu_us_per_msg", "saturation_peak_vmrss_mb", "rounds"}
 
 func (r row) cells() []string {
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	return []string{strconv.Itoa(r.Envelopes), f(r.StoreMiB, 1), f(r.FillPutsPerS, 0), f(r.StartupMs, 1),
 		f(r.StartRSSMB, 1), f(r.RSSMB, 1), f(r.AnonMB, 1), f(r.FileMB, 1),
-		f(r.P50Ms, 2), f(r.P99Ms, 2), f(r.Throughput, 0), f(r.SatPeakMB, 1), strconv.Itoa(r.Rounds)}
+		f(r.P50Ms, 2), f(r.P99Ms, 2), f(r.Throughput, 0), f(r.SatCPUUs, 1), f(r.SatPeakMB, 1), strconv.Itoa(r.Rounds)}
 }
 
 func summarize(stages []fillStage, samples map[int][]sample) []row {
@@ -440,8 +441,11 @@ func summarize(stages []fillStage, samples map[int][]sample) []row {
 			P50Ms:        med(func(s sample) float64 { return s.latency.Latency.P50 }),
 			P99Ms:        med(func(s sample) float64 { return s.latency.Latency.P99 }),
 			Throughput:   med(func(s sample) float64 { return s.saturation.Throughput }),
-			SatPeakMB:    med(func(s sample) float64 { return mb(s.saturation.BrokerRSS) }),
-			Rounds:       len(ss),
+			SatCPUUs: med(func(s sample) float64 {
+				return float64(s.saturation.BrokerCPUPerDelivery()) / float64(time.Microsecond)
+			}),
+			SatPeakMB: med(func(s sample) float64 { return mb(s.saturation.BrokerRSS) }),
+			Rounds:    len(ss),
 		})
 	}
 	return rows
@@ -484,8 +488,8 @@ func render(rows []row, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Medians of %d rounds; latency: 1 → 1 QoS 1 at %.0f msg/s for %v; throughput: 16 → 16 QoS 1 saturation for %v.\n\n",
 		o.rounds, o.rate, o.duration, o.duration)
-	b.WriteString("| stored | store file MiB | fill Puts/s | start-up ms | VmRSS start MB | VmRSS MB | RssAnon MB | RssFile MB | p50 ms | p99 ms | delivered msg/s | peak VmRSS at saturation MB |\n")
-	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| stored | store file MiB | fill Puts/s | start-up ms | VmRSS start MB | VmRSS MB | RssAnon MB | RssFile MB | p50 ms | p99 ms | delivered msg/s | relay CPU µs/msg | peak VmRSS at saturation MB |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		c := r.cells()
 		b.WriteString("| " + strings.Join(c[:len(c)-1], " | ") + " |\n")
@@ -493,9 +497,9 @@ func render(rows []row, o options) string {
 	if len(rows) >= 2 {
 		first, last := rows[0], rows[len(rows)-1]
 		logRatio := math.Log(float64(last.Envelopes)) / math.Log(float64(first.Envelopes))
-		fmt.Fprintf(&b, "\nFrom %d to %d stored (×%d): log n grows ×%.2f; p50 ×%.2f, p99 ×%.2f, time per delivered envelope ×%.2f, time per Put while filling ×%.2f.\n",
+		fmt.Fprintf(&b, "\nFrom %d to %d stored (×%d): log n grows ×%.2f; p50 ×%.2f, p99 ×%.2f, time per delivered envelope ×%.2f, relay CPU per delivered envelope ×%.2f, time per Put while filling ×%.2f.\n",
 			first.Envelopes, last.Envelopes, last.Envelopes/first.Envelopes, logRatio,
-			last.P50Ms/first.P50Ms, last.P99Ms/first.P99Ms, first.Throughput/last.Throughput, first.FillPutsPerS/last.FillPutsPerS)
+			last.P50Ms/first.P50Ms, last.P99Ms/first.P99Ms, first.Throughput/last.Throughput, last.SatCPUUs/first.SatCPUUs, first.FillPutsPerS/last.FillPutsPerS)
 	}
 	return b.String()
 }
