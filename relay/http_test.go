@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,16 @@ func TestMetricsCountEnvelopes(t *testing.T) {
 	}
 	if v := mustValue(t, mid, "cairn_mqtt_clients_connected"); v != 1 {
 		t.Errorf("clients connected = %v, want 1", v)
+	}
+	// Each publish waited for its PUBACK, so each had a commit of its own.
+	if d := mustValue(t, mid, "cairn_store_commits_total") - mustValue(t, before, "cairn_store_commits_total"); d < n {
+		t.Errorf("commits grew by %v over %d publishes acknowledged one at a time", d, n)
+	}
+	if runtime.GOOS == "linux" {
+		// Not more: t.TempDir may be on tmpfs, which writes nothing.
+		if d := mustValue(t, mid, "cairn_disk_written_bytes_total") - mustValue(t, before, "cairn_disk_written_bytes_total"); d < 0 {
+			t.Errorf("disk written bytes went down by %v", -d)
+		}
 	}
 
 	// Refused: garbage and a duplicate (counted as duplicate, not refused).
