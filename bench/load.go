@@ -292,7 +292,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 
 	// Publish.
 	var cpuStart time.Duration
-	cpuErr := errors.New("no broker process")
+	var cpuErr error // read only when cfg.PID > 0
 	if cfg.PID > 0 {
 		cpuStart, cpuErr = ProcCPU(cfg.PID)
 	}

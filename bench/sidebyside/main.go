@@ -82,8 +82,8 @@ func run(cairnBin, mosquittoBin, natsBin, mochiBin string, rounds int, seconds t
 		defer os.RemoveAll(dir)
 		mochiBin = filepath.Join(dir, "mochi")
 		build := exec.Command("go", "build", "-o", mochiBin, "github.com/cairnmesh/cairn/bench/mochi")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("building bench/mochi: %v\n%s", err, out)
+		if log, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("building bench/mochi: %v\n%s", err, log)
 		}
 	}
 	if mosquittoBin, err = find(mosquittoBin, "mosquitto", "/usr/sbin/mosquitto"); err != nil {
